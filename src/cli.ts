@@ -1,0 +1,163 @@
+// Command-line parsing, validation and help. Pure: it returns what to do and
+// never touches sockets or the process, so tests call it with plain arrays.
+//
+// citty 0.2.2 parses with strict: false (unknown flags pass silently, `-vv`
+// collapses to one boolean), so argv goes through util.parseArgs in strict mode
+// and citty only describes the command for renderUsage().
+import { parseArgs } from "node:util";
+import { defineCommand, renderUsage, type ArgsDef } from "citty";
+import { DEFAULTS, MAX_UDP_PAYLOAD, type Config, type LogFormat, type Verbosity } from "./config.ts";
+import pkg from "../package.json" with { type: "json" };
+
+export const VERSION: string = pkg.version;
+
+export type CliResult =
+  | { kind: "run"; config: Config }
+  | { kind: "help" }
+  | { kind: "version" }
+  | { kind: "error"; message: string };
+
+/** Thrown for a bad flag; caught by parseCli and turned into { kind: "error" }. */
+class UsageError extends Error {}
+
+const ARGS = {
+  port: { type: "string", valueHint: "N", description: "TCP and UDP port; 0 lets the kernel pick", default: String(DEFAULTS.tcpPort) },
+  "tcp-port": { type: "string", valueHint: "N", description: "TCP port (overrides --port)" },
+  "udp-port": { type: "string", valueHint: "N", description: "UDP port (overrides --port)" },
+  "max-tcp": { type: "string", valueHint: "N", description: "TCP clients served at once; more get 'server busy'", default: String(DEFAULTS.maxTcp) },
+  backlog: { type: "string", valueHint: "N", description: "listen(2) backlog (capped by net.core.somaxconn)", default: String(DEFAULTS.backlog) },
+  "max-line": { type: "string", valueHint: "BYTES", description: "longest TCP line before its LF", default: String(DEFAULTS.maxLine) },
+  "max-datagram": { type: "string", valueHint: "BYTES", description: "longest UDP datagram echoed", default: String(DEFAULTS.maxDatagram) },
+  "udp-window": { type: "string", valueHint: "SECONDS", description: "how long a UDP peer counts as active", default: String(DEFAULTS.udpWindow) },
+  "idle-timeout": { type: "string", valueHint: "SECONDS", description: "close TCP clients silent this long; 0 = off", default: String(DEFAULTS.idleTimeout) },
+  "udp-allow-low-ports": { type: "boolean", description: "also answer UDP source ports 1-1023 (off: avoids echo loops)" },
+  "shutdown-token-file": { type: "string", valueHint: "PATH", description: "file holding the /shutdown token (mode 0600 or stricter)" },
+  "log-format": { type: "string", valueHint: "text|json", description: "log line format on stderr", default: DEFAULTS.logFormat },
+  verbose: { type: "boolean", alias: ["v"], description: "more logs; -vv adds per-connection and per-line tracing" },
+  quiet: { type: "boolean", alias: ["q"], description: "warnings and errors only" },
+  help: { type: "boolean", alias: ["h"], description: "show this help" },
+  version: { type: "boolean", description: "show the version" },
+} as const satisfies ArgsDef;
+
+const command = defineCommand({
+  meta: { name: "epoll-echo", version: VERSION, description: "TCP and UDP line echo daemon" },
+  args: ARGS,
+});
+
+/** Usage text with every flag and its default, without colour codes. */
+export async function usage(): Promise<string> {
+  const text = await renderUsage(command);
+  return text.replace(/\x1b\[[0-9;]*m/g, "").replace(/[ \t]+$/gm, "");
+}
+
+type Parsed = ReturnType<typeof parseStrict>;
+
+function parseStrict(argv: string[]) {
+  return parseArgs({
+    args: argv,
+    strict: true,
+    allowPositionals: false,
+    options: {
+      port: { type: "string" },
+      "tcp-port": { type: "string" },
+      "udp-port": { type: "string" },
+      "max-tcp": { type: "string" },
+      backlog: { type: "string" },
+      "max-line": { type: "string" },
+      "max-datagram": { type: "string" },
+      "udp-window": { type: "string" },
+      "idle-timeout": { type: "string" },
+      "udp-allow-low-ports": { type: "boolean" },
+      "shutdown-token-file": { type: "string" },
+      "log-format": { type: "string" },
+      verbose: { type: "boolean", short: "v", multiple: true },
+      quiet: { type: "boolean", short: "q" },
+      help: { type: "boolean", short: "h" },
+      version: { type: "boolean" },
+    },
+  });
+}
+
+export function parseCli(argv: string[]): CliResult {
+  let parsed: Parsed;
+  try {
+    parsed = parseStrict(argv);
+  } catch (err) {
+    return { kind: "error", message: describeParseError(err, argv) };
+  }
+  const v = parsed.values;
+  if (v.help) return { kind: "help" };
+  if (v.version) return { kind: "version" };
+  try {
+    return { kind: "run", config: toConfig(v) };
+  } catch (err) {
+    if (err instanceof UsageError) return { kind: "error", message: err.message };
+    throw err;
+  }
+}
+
+function toConfig(v: Parsed["values"]): Config {
+  const port = integer("--port", v.port, DEFAULTS.tcpPort, 0, 65535);
+  const verbose = v.verbose?.length ?? 0;
+  if (verbose > 0 && v.quiet) throw new UsageError("--quiet and --verbose exclude each other");
+  return {
+    tcpPort: integer("--tcp-port", v["tcp-port"], port, 0, 65535),
+    udpPort: integer("--udp-port", v["udp-port"], port, 0, 65535),
+    maxTcp: integer("--max-tcp", v["max-tcp"], DEFAULTS.maxTcp, 1, 1_000_000),
+    backlog: integer("--backlog", v.backlog, DEFAULTS.backlog, 1, 65535),
+    maxLine: integer("--max-line", v["max-line"], DEFAULTS.maxLine, 1, 1 << 20),
+    maxDatagram: integer("--max-datagram", v["max-datagram"], DEFAULTS.maxDatagram, 1, MAX_UDP_PAYLOAD),
+    udpWindow: integer("--udp-window", v["udp-window"], DEFAULTS.udpWindow, 1, 86_400),
+    idleTimeout: integer("--idle-timeout", v["idle-timeout"], DEFAULTS.idleTimeout, 0, 86_400),
+    udpAllowLowPorts: v["udp-allow-low-ports"] ?? false,
+    shutdownTokenFile: path("--shutdown-token-file", v["shutdown-token-file"]),
+    logFormat: logFormat(v["log-format"]),
+    verbosity: (v.quiet ? 0 : Math.min(1 + verbose, 3)) as Verbosity,
+  };
+}
+
+function integer(flag: string, raw: string | undefined, fallback: number, min: number, max: number): number {
+  if (raw === undefined) return fallback;
+  if (!/^[0-9]+$/.test(raw)) {
+    throw new UsageError(`${flag}: expected a whole number from ${min} to ${max}, got ${JSON.stringify(raw)}`);
+  }
+  const n = Number(raw);
+  if (n < min || n > max) throw new UsageError(`${flag}: ${raw} is out of range (${min} to ${max})`);
+  return n;
+}
+
+function path(flag: string, raw: string | undefined): string | null {
+  if (raw === undefined) return null;
+  if (raw === "") throw new UsageError(`${flag}: needs a path`);
+  return raw;
+}
+
+function logFormat(raw: string | undefined): LogFormat {
+  if (raw === undefined) return DEFAULTS.logFormat;
+  if (raw === "text" || raw === "json") return raw;
+  throw new UsageError(`--log-format: expected "text" or "json", got ${JSON.stringify(raw)}`);
+}
+
+/** One line naming the flag, from util.parseArgs' multi-line messages. */
+function describeParseError(err: unknown, argv: string[]): string {
+  const e = err as { code?: string; message?: string };
+  const msg = e.message ?? String(err);
+  const quoted = /'([^']*)'/.exec(msg)?.[1] ?? "";
+  // "-v, --verbose <value>" names the flag twice: prefer the long form.
+  const flag = /--[\w-]+/.exec(quoted)?.[0] ?? quoted.split(" ")[0] ?? quoted;
+  switch (e.code) {
+    case "ERR_PARSE_ARGS_UNKNOWN_OPTION":
+      return `unknown option ${flag}`;
+    case "ERR_PARSE_ARGS_INVALID_OPTION_VALUE": {
+      if (/does not take an argument/.test(msg)) return `${flag}: takes no value`;
+      // "--max-tcp -1": parseArgs sees "-1" as a flag; report it as the bad number it is.
+      const next = argv[argv.indexOf(flag) + 1];
+      if (next !== undefined && /^-[0-9]/.test(next)) return `${flag}: expected a whole number, got ${JSON.stringify(next)}`;
+      return `${flag}: needs a value`;
+    }
+    case "ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL":
+      return `unexpected argument ${quoted} (this command takes only options)`;
+    default:
+      return msg.split("\n")[0] ?? msg;
+  }
+}

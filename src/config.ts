@@ -1,0 +1,44 @@
+// The server's whole configuration as one plain object: what the CLI produces
+// and what tests hand to startServer() directly.
+
+export type LogFormat = "text" | "json";
+/** 0 quiet (warnings and errors), 1 normal, 2 verbose (-v), 3 debug (-vv). */
+export type Verbosity = 0 | 1 | 2 | 3;
+
+export interface Config {
+  tcpPort: number;
+  udpPort: number;
+  maxTcp: number;
+  backlog: number;
+  maxLine: number;
+  maxDatagram: number;
+  /** Seconds a UDP peer stays "active" after its last datagram. */
+  udpWindow: number;
+  /** Seconds of client silence before a TCP connection is closed; 0 = never. */
+  idleTimeout: number;
+  /** Reply to UDP source ports below 1024 (off: inetd's rule against echo loops). */
+  udpAllowLowPorts: boolean;
+  shutdownTokenFile: string | null;
+  logFormat: LogFormat;
+  verbosity: Verbosity;
+}
+
+export const DEFAULT_PORT = 12345;
+
+export const DEFAULTS: Config = {
+  tcpPort: DEFAULT_PORT,
+  udpPort: DEFAULT_PORT,
+  maxTcp: 1024,
+  backlog: 128,
+  maxLine: 4096,
+  maxDatagram: 65507,
+  udpWindow: 60,
+  idleTimeout: 0,
+  udpAllowLowPorts: false,
+  shutdownTokenFile: null,
+  logFormat: "text",
+  verbosity: 1,
+};
+
+/** Largest UDP payload the kernel can deliver (IPv6: 65535 - 8-byte header). */
+export const MAX_UDP_PAYLOAD = 65527;

@@ -1,0 +1,94 @@
+// Logging: consola with one reporter of our own that writes every line to
+// stderr (consola's default sends info to stdout and throttles repeats).
+// Formats: text (time, level, message, key=value fields), JSON lines, or the
+// journal's "<N>" priority prefix without our own timestamp.
+import { writeSync } from "node:fs";
+import { createConsola, type LogObject } from "consola/core";
+import type { LogFormat, Verbosity } from "./config.ts";
+
+export type Fields = Record<string, string | number | boolean | null | undefined>;
+export type LogOutput = LogFormat | "journal";
+
+// consola's numeric levels: 0 error, 1 warn, 3 info, 4 debug, 5 trace.
+const LEVEL_FOR_VERBOSITY = [1, 3, 4, 5] as const;
+const JOURNAL_PRIORITY: Record<string, number> = { fatal: 2, error: 3, warn: 4, info: 6, debug: 7, trace: 7 };
+const COLOUR: Record<string, string> = { error: "\x1b[31m", fatal: "\x1b[31m", warn: "\x1b[33m", debug: "\x1b[2m", trace: "\x1b[2m" };
+
+export interface LoggerOptions {
+  output: LogOutput;
+  verbosity: Verbosity;
+  /** Colour the level names (only when stderr is a terminal). */
+  colour?: boolean;
+  /** Where finished lines go; stderr by default. */
+  write?: (line: string) => void;
+}
+
+export interface Logger {
+  /** -v: worth checking before building fields on a hot path. */
+  readonly debugOn: boolean;
+  /** -vv: per-connection and per-line tracing. */
+  readonly traceOn: boolean;
+  error(msg: string, fields?: Fields): void;
+  warn(msg: string, fields?: Fields): void;
+  info(msg: string, fields?: Fields): void;
+  debug(msg: string, fields?: Fields): void;
+  trace(msg: string, fields?: Fields): void;
+}
+
+export function createLogger(opts: LoggerOptions): Logger {
+  const write = opts.write ?? ((line: string) => writeStderr(line));
+  const format = formatter(opts.output, opts.colour ?? false);
+  const level = LEVEL_FOR_VERBOSITY[opts.verbosity];
+  const consola = createConsola({
+    level,
+    throttle: 0,
+    reporters: [{ log: (obj: LogObject) => write(format(obj)) }],
+  });
+  const at = (type: "error" | "warn" | "info" | "debug" | "trace") => (msg: string, fields?: Fields) =>
+    consola[type](msg, fields);
+  return {
+    debugOn: level >= 4,
+    traceOn: level >= 5,
+    error: at("error"),
+    warn: at("warn"),
+    info: at("info"),
+    debug: at("debug"),
+    trace: at("trace"),
+  };
+}
+
+function formatter(output: LogOutput, colour: boolean): (obj: LogObject) => string {
+  switch (output) {
+    case "json":
+      return (obj) => JSON.stringify({ time: obj.date.toISOString(), level: obj.type, msg: obj.args[0], ...obj.args[1] }) + "\n";
+    case "journal":
+      return (obj) => `<${JOURNAL_PRIORITY[obj.type] ?? 6}>${obj.args[0]}${fieldText(obj.args[1])}\n`;
+    case "text":
+      return (obj) => {
+        const name = obj.type.toUpperCase().padEnd(5);
+        const shown = colour && COLOUR[obj.type] ? `${COLOUR[obj.type]}${name}\x1b[0m` : name;
+        return `${obj.date.toISOString()} ${shown} ${obj.args[0]}${fieldText(obj.args[1])}\n`;
+      };
+  }
+}
+
+function fieldText(fields: Fields | undefined): string {
+  if (!fields) return "";
+  let out = "";
+  for (const key in fields) {
+    const value = fields[key];
+    if (value === undefined) continue;
+    const text = String(value);
+    out += ` ${key}=${/^[^\s"=]+$/.test(text) ? text : JSON.stringify(text)}`;
+  }
+  return out;
+}
+
+/** Synchronous, so lines keep their order and survive process.exit(). */
+function writeStderr(line: string): void {
+  try {
+    writeSync(2, line);
+  } catch {
+    // stderr closed: nothing useful left to do with a log line.
+  }
+}

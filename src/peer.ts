@@ -1,0 +1,15 @@
+// Facts about a peer's address as Bun reports it (dual-stack sockets show IPv4
+// peers as "::ffff:a.b.c.d").
+
+/** 127.0.0.0/8, ::1, or an IPv4-mapped loopback address. */
+export function isLoopback(address: string): boolean {
+  if (address === "::1") return true;
+  const v4 = address.startsWith("::ffff:") ? address.slice(7) : address;
+  return v4.startsWith("127.") && v4.split(".").length === 4;
+}
+
+/** "[v6]:port" or "v4:port" for logs; v4-mapped addresses shown as plain IPv4. */
+export function formatPeer(address: string, port: number): string {
+  const shown = address.startsWith("::ffff:") && address.includes(".") ? address.slice(7) : address;
+  return shown.includes(":") ? `[${shown}]:${port}` : `${shown}:${port}`;
+}

@@ -1,0 +1,133 @@
+// The one module that talks to libc through bun:ffi (marked experimental
+// upstream, so it stays small): the socket and resource-limit calls that Bun's
+// own API does not expose. Every function returns plain values and reports
+// failure as a negative errno, never by throwing.
+import { dlopen, FFIType, ptr, read } from "bun:ffi";
+
+const lib = dlopen("libc.so.6", {
+  listen: { args: [FFIType.i32, FFIType.i32], returns: FFIType.i32 },
+  getsockopt: {
+    args: [FFIType.i32, FFIType.i32, FFIType.i32, FFIType.ptr, FFIType.ptr],
+    returns: FFIType.i32,
+  },
+  getsockname: { args: [FFIType.i32, FFIType.ptr, FFIType.ptr], returns: FFIType.i32 },
+  getrlimit: { args: [FFIType.i32, FFIType.ptr], returns: FFIType.i32 },
+  setrlimit: { args: [FFIType.i32, FFIType.ptr], returns: FFIType.i32 },
+  socket: { args: [FFIType.i32, FFIType.i32, FFIType.i32], returns: FFIType.i32 },
+  sendto: {
+    args: [FFIType.i32, FFIType.ptr, FFIType.u64, FFIType.i32, FFIType.ptr, FFIType.u32],
+    returns: FFIType.i64,
+  },
+  close: { args: [FFIType.i32], returns: FFIType.i32 },
+  __errno_location: { args: [], returns: FFIType.ptr },
+});
+
+const { symbols } = lib;
+
+export const AF_UNIX = 1;
+export const AF_INET = 2;
+export const AF_INET6 = 10;
+export const SOCK_STREAM = 1;
+export const SOCK_DGRAM = 2;
+export const SOCK_CLOEXEC = 0o2000000;
+export const SOL_SOCKET = 1;
+export const SO_TYPE = 3;
+export const IPPROTO_IPV6 = 41;
+export const IPV6_V6ONLY = 26;
+export const RLIMIT_NOFILE = 7;
+export const MSG_NOSIGNAL = 0x4000;
+
+function errno(): number {
+  const p = symbols.__errno_location();
+  return p === null ? 0 : read.i32(p, 0);
+}
+
+/** Result of a call: the non-negative return value, or -errno. */
+function result(rc: number | bigint): number {
+  const n = Number(rc);
+  return n < 0 ? -errno() : n;
+}
+
+/** listen(2) again on a listening socket: Linux updates its backlog in place. */
+export function listen(fd: number, backlog: number): number {
+  return result(symbols.listen(fd, backlog));
+}
+
+/** An int-valued getsockopt(2); returns the value or -errno. */
+export function getsockoptInt(fd: number, level: number, name: number): number {
+  const value = new Int32Array(1);
+  const len = new Uint32Array([4]);
+  const rc = result(symbols.getsockopt(fd, level, name, ptr(value), ptr(len)));
+  return rc < 0 ? rc : (value[0] ?? 0);
+}
+
+export interface SockName {
+  family: number;
+  port: number;
+}
+
+/** getsockname(2) reduced to what we need: the family and the port. */
+export function getsockname(fd: number): SockName | number {
+  const addr = new Uint8Array(128);
+  const len = new Uint32Array([addr.length]);
+  const rc = result(symbols.getsockname(fd, ptr(addr), ptr(len)));
+  if (rc < 0) return rc;
+  const family = addr[0]! | (addr[1]! << 8);
+  const port = (addr[2]! << 8) | addr[3]!; // network byte order, same offset for v4 and v6
+  return { family, port };
+}
+
+export interface Rlimit {
+  soft: number;
+  hard: number;
+}
+
+export function getrlimit(resource: number): Rlimit | number {
+  const buf = new BigUint64Array(2);
+  const rc = result(symbols.getrlimit(resource, ptr(buf)));
+  if (rc < 0) return rc;
+  return { soft: clampInfinity(buf[0]!), hard: clampInfinity(buf[1]!) };
+}
+
+export function setrlimit(resource: number, limit: Rlimit): number {
+  const buf = new BigUint64Array([BigInt(limit.soft), BigInt(limit.hard)]);
+  return result(symbols.setrlimit(resource, ptr(buf)));
+}
+
+// RLIM_INFINITY is all ones; report it as the largest safe integer.
+function clampInfinity(v: bigint): number {
+  return v > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(v);
+}
+
+/** socket(2); returns the descriptor or -errno. */
+export function socket(domain: number, type: number, protocol = 0): number {
+  return result(symbols.socket(domain, type, protocol));
+}
+
+/** sendto(2) of one datagram to a socket address given as raw bytes. */
+export function sendto(fd: number, data: Uint8Array, addr: Uint8Array, flags = MSG_NOSIGNAL): number {
+  if (data.length === 0) return result(symbols.sendto(fd, null, 0, flags, ptr(addr), addr.length));
+  return result(symbols.sendto(fd, ptr(data), data.length, flags, ptr(addr), addr.length));
+}
+
+export function close(fd: number): number {
+  return result(symbols.close(fd));
+}
+
+/** Describe a -errno value the way strerror would, for log lines. */
+export function errnoName(negErrno: number): string {
+  return ERRNO_NAMES[-negErrno] ?? `errno ${-negErrno}`;
+}
+
+const ERRNO_NAMES: Record<number, string> = {
+  1: "EPERM",
+  9: "EBADF",
+  13: "EACCES",
+  22: "EINVAL",
+  24: "EMFILE",
+  88: "ENOTSOCK",
+  97: "EAFNOSUPPORT",
+  98: "EADDRINUSE",
+  111: "ECONNREFUSED",
+  2: "ENOENT",
+};
