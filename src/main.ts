@@ -1,4 +1,95 @@
+// The executable's entry point: parse the command line, set up logging, the
+// token and the descriptor budget, start the server, and map signals and
+// failures to exit codes (0 stopped, 1 failed, 2 usage).
 import { parseCli, usage, VERSION } from "./cli.ts";
-const r = parseCli(process.argv.slice(2));
-if (r.kind === "version") console.log(`epoll-echo ${VERSION}`);
-else if (r.kind === "help") console.log(await usage());
+import { createLogger, type Logger } from "./log.ts";
+import { stderrIsJournal } from "./journal-stream.ts";
+import { loadShutdownToken, TokenError } from "./token.ts";
+import { applyFdBudget } from "./fd-limit.ts";
+import { startServer, type Server } from "./server.ts";
+import { BindError } from "./bind.ts";
+import type { Config } from "./config.ts";
+
+const EXIT_FAILURE = 1;
+const EXIT_USAGE = 2;
+
+async function main(argv: string[]): Promise<void> {
+  const cli = parseCli(argv);
+  switch (cli.kind) {
+    case "help":
+      process.stdout.write(await usage());
+      return;
+    case "version":
+      process.stdout.write(`epoll-echo ${VERSION}\n`);
+      return;
+    case "error":
+      process.stderr.write(`epoll-echo: ${cli.message}\nTry 'epoll-echo --help' for the list of options.\n`);
+      process.exit(EXIT_USAGE);
+  }
+  const config = cli.config;
+  const journal = stderrIsJournal(process.env);
+  const log = createLogger({
+    output: journal ? "journal" : config.logFormat,
+    verbosity: config.verbosity,
+    colour: !journal && config.logFormat === "text" && process.stderr.isTTY === true,
+  });
+  const server = await start(config, log);
+  installSignalHandlers(server, log);
+  await server.stopped;
+  process.exit(0);
+}
+
+async function start(config: Config, log: Logger): Promise<Server> {
+  try {
+    const { token, origin } = loadShutdownToken({
+      credentialsDirectory: process.env.CREDENTIALS_DIRECTORY,
+      tokenFile: config.shutdownTokenFile,
+    });
+    const budget = applyFdBudget(config.maxTcp);
+    if (budget?.clamped) {
+      log.warn(`--max-tcp ${config.maxTcp} does not fit the descriptor limit: serving at most ${budget.maxTcp} clients`, {
+        nofile_soft: budget.soft,
+        nofile_hard: budget.before.hard,
+      });
+    }
+    const effective = { ...config, maxTcp: budget?.maxTcp ?? config.maxTcp };
+    log.info(`epoll-echo ${VERSION} starting`, {
+      tcp_port: effective.tcpPort,
+      udp_port: effective.udpPort,
+      max_tcp: effective.maxTcp,
+      backlog: effective.backlog,
+      max_line: effective.maxLine,
+      max_datagram: effective.maxDatagram,
+      udp_window: effective.udpWindow,
+      idle_timeout: effective.idleTimeout,
+      shutdown_token: origin,
+      nofile: budget?.soft,
+    });
+    return await startServer(effective, { log, token });
+  } catch (err) {
+    if (err instanceof TokenError || err instanceof BindError) {
+      log.error(err.message);
+      process.exit(EXIT_FAILURE);
+    }
+    throw err;
+  }
+}
+
+function installSignalHandlers(server: Server, log: Logger): void {
+  let received = 0;
+  const onSignal = (signal: "SIGINT" | "SIGTERM") => {
+    received++;
+    if (received > 1) {
+      log.warn(`${signal} again: exiting at once`);
+      process.exit(signal === "SIGINT" ? 130 : 143);
+    }
+    void server.stop(signal);
+  };
+  process.on("SIGINT", () => onSignal("SIGINT"));
+  process.on("SIGTERM", () => onSignal("SIGTERM"));
+}
+
+main(process.argv.slice(2)).catch((err: unknown) => {
+  process.stderr.write(`epoll-echo: fatal: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(EXIT_FAILURE);
+});

@@ -1,0 +1,128 @@
+// Getting listening sockets: dual-stack binding with its fallbacks, adopting
+// descriptors inherited from systemd, and applying --backlog for real.
+import type { SocketHandler, TCPSocketListener } from "bun";
+import type { udp } from "bun";
+import * as libc from "./sys/libc.ts";
+import type { Logger } from "./log.ts";
+
+export class BindError extends Error {}
+
+export interface Bound<T> {
+  sockets: T[];
+  port: number;
+}
+
+type TcpHandlers<D> = SocketHandler<D>;
+type UdpHandlers = udp.SocketHandler<"uint8array">;
+
+// Bun's fd-adopting forms are missing from its TypeScript overloads.
+type ListenOnFd = <D>(opts: { fd: number; socket: TcpHandlers<D>; allowHalfOpen: boolean }) => TCPSocketListener<D>;
+type UdpOnFd = (opts: { fd: number; socket: UdpHandlers; binaryType: "uint8array" }) => Promise<udp.Socket<"uint8array">>;
+
+/** Why a bind failed, in words an operator can act on. */
+function reason(err: unknown): string {
+  const code = (err as { code?: string }).code;
+  switch (code) {
+    case "EADDRINUSE":
+      return "address already in use (EADDRINUSE)";
+    case "EACCES":
+    case "EPERM":
+      return `permission denied (${code}; ports below 1024 need CAP_NET_BIND_SERVICE)`;
+    case "EADDRNOTAVAIL":
+      return "address not available (EADDRNOTAVAIL)";
+    default:
+      return code ?? (err instanceof Error ? err.message : String(err));
+  }
+}
+
+const fatal = (code: string | undefined) => code === "EADDRINUSE" || code === "EACCES" || code === "EPERM";
+
+/**
+ * Bind one protocol on both stacks. Normally one IPv6 socket with V6ONLY off
+ * takes IPv4 too; where the kernel forces v6-only, a second IPv4 socket joins
+ * it on the same port; without IPv6, IPv4 alone.
+ */
+async function bindDualStack<T>(
+  proto: "TCP" | "UDP",
+  port: number,
+  open: (host: string, port: number) => Promise<T>,
+  fdOf: (s: T) => number,
+  portOf: (s: T) => number,
+  log: Logger,
+): Promise<Bound<T>> {
+  let v6: T;
+  try {
+    v6 = await open("::", port);
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    if (fatal(code)) throw new BindError(`cannot listen on ${proto} port ${port}: ${reason(err)}`);
+    log.warn(`no IPv6 for ${proto} (${reason(err)}): listening on IPv4 only`);
+    try {
+      const v4 = await open("0.0.0.0", port);
+      return { sockets: [v4], port: portOf(v4) };
+    } catch (err4) {
+      throw new BindError(`cannot listen on ${proto} port ${port}: ${reason(err4)}`);
+    }
+  }
+  const bound = portOf(v6);
+  if (libc.getsockoptInt(fdOf(v6), libc.IPPROTO_IPV6, libc.IPV6_V6ONLY) !== 1) return { sockets: [v6], port: bound };
+  log.warn(`kernel makes IPv6 sockets v6-only (net.ipv6.bindv6only=1): separate IPv4 and IPv6 ${proto} sockets`);
+  try {
+    const v4 = await open("0.0.0.0", bound);
+    return { sockets: [v6, v4], port: bound };
+  } catch (err) {
+    throw new BindError(`cannot listen on ${proto} port ${bound} (IPv4): ${reason(err)}`);
+  }
+}
+
+export function bindTcp<D>(port: number, backlog: number, handlers: TcpHandlers<D>, log: Logger): Promise<Bound<TCPSocketListener<D>>> {
+  return bindDualStack(
+    "TCP",
+    port,
+    async (hostname, p) => {
+      const listener = Bun.listen<D>({ hostname, port: p, allowHalfOpen: true, socket: handlers });
+      applyBacklog(listener, backlog, log);
+      return listener;
+    },
+    (l) => listenerFd(l),
+    (l) => l.port,
+    log,
+  );
+}
+
+export function bindUdp(port: number, handlers: UdpHandlers, log: Logger): Promise<Bound<udp.Socket<"uint8array">>> {
+  return bindDualStack(
+    "UDP",
+    port,
+    (hostname, p) => Bun.udpSocket({ hostname, port: p, binaryType: "uint8array", socket: handlers }),
+    (s) => (s as unknown as { fd: number }).fd,
+    (s) => s.port,
+    log,
+  );
+}
+
+/** Take over a listening TCP socket passed by systemd. */
+export function adoptTcp<D>(fd: number, handlers: TcpHandlers<D>): TCPSocketListener<D> {
+  return (Bun.listen as unknown as ListenOnFd)<D>({ fd, allowHalfOpen: true, socket: handlers });
+}
+
+/** Take over a bound UDP socket passed by systemd. */
+export function adoptUdp(fd: number, handlers: UdpHandlers): Promise<udp.Socket<"uint8array">> {
+  return (Bun.udpSocket as unknown as UdpOnFd)({ fd, binaryType: "uint8array", socket: handlers });
+}
+
+/** The port a descriptor is bound to (adopted listeners report none themselves). */
+export function boundPort(fd: number): number {
+  const name = libc.getsockname(fd);
+  return typeof name === "number" ? 0 : name.port;
+}
+
+export function listenerFd(listener: TCPSocketListener<unknown>): number {
+  return (listener as unknown as { fd: number }).fd;
+}
+
+/** Bun listens with a fixed backlog; listen(2) again updates it in place. */
+function applyBacklog(listener: TCPSocketListener<unknown>, backlog: number, log: Logger): void {
+  const rc = libc.listen(listenerFd(listener), backlog);
+  if (rc < 0) log.warn("could not apply --backlog", { backlog, error: libc.errnoName(rc) });
+}

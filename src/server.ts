@@ -1,0 +1,146 @@
+// Builds the running server from a plain Config: binds (or adopts) the
+// sockets, wires the TCP and UDP services to shared counters, runs the
+// once-a-second housekeeping, and owns the graceful stop.
+import type { TCPSocketListener } from "bun";
+import type { Config } from "./config.ts";
+import type { Logger } from "./log.ts";
+import { Stats, UdpPeerTable } from "./stats.ts";
+import { CoarseClock } from "./clock.ts";
+import { CommandRunner } from "./command-runner.ts";
+import { TcpService } from "./tcp-server.ts";
+import type { TcpConnection } from "./tcp-connection.ts";
+import { UdpService, type UdpSocket } from "./udp-server.ts";
+import { adoptTcp, adoptUdp, bindTcp, bindUdp, boundPort, listenerFd } from "./bind.ts";
+
+/** Peers remembered for /stats at most; past it new peers are answered but not counted. */
+export const UDP_PEER_CAP = 65536;
+/** How long a graceful stop may take before the remaining clients are cut off. */
+export const STOP_DEADLINE_MS = 2000;
+/** During a stop, a client with nothing owed and no input for this long is closed. */
+const STOP_QUIET_MS = 100;
+
+export interface AdoptedSockets {
+  tcp: number[];
+  udp: number[];
+}
+
+export interface ServerOptions {
+  log: Logger;
+  token: Uint8Array | null;
+  /** Descriptors from socket activation; they replace binding for their protocol. */
+  adopted?: AdoptedSockets;
+  /** Called once when a stop begins (signal or /shutdown), before clients are drained. */
+  onStopping?(reason: string): void;
+}
+
+export interface Server {
+  readonly tcpPort: number;
+  readonly udpPort: number;
+  readonly stats: Stats;
+  readonly config: Config;
+  /** Begin a graceful stop; resolves once every client is closed or the deadline passed. */
+  stop(reason: string): Promise<void>;
+  /** Resolves when a stop has finished, whoever started it. */
+  readonly stopped: Promise<void>;
+}
+
+export async function startServer(config: Config, opts: ServerOptions): Promise<Server> {
+  const { log } = opts;
+  const stats = new Stats(new UdpPeerTable(config.udpWindow * 1000, UDP_PEER_CAP));
+  const clock = new CoarseClock();
+  const commands = new CommandRunner(stats, log, opts.token);
+  let stop: (reason: string) => Promise<void> = async () => {};
+
+  const tcp = new TcpService({
+    maxTcp: config.maxTcp,
+    maxLine: config.maxLine,
+    idleTimeout: config.idleTimeout,
+    log,
+    stats,
+    clock,
+    commands,
+    onShutdownRequest: () => void stop("/shutdown"),
+  });
+  const udp = new UdpService({
+    maxDatagram: config.maxDatagram,
+    allowLowPorts: config.udpAllowLowPorts,
+    log,
+    stats,
+    commands,
+  });
+
+  const adopted = opts.adopted ?? { tcp: [], udp: [] };
+  let listeners: TCPSocketListener<TcpConnection>[];
+  let tcpPort: number;
+  if (adopted.tcp.length > 0) {
+    listeners = adopted.tcp.map((fd) => adoptTcp(fd, tcp.handlers));
+    tcpPort = boundPort(listenerFd(listeners[0]!));
+  } else {
+    const bound = await bindTcp(config.tcpPort, config.backlog, tcp.handlers, log);
+    listeners = bound.sockets;
+    tcpPort = bound.port;
+  }
+
+  let udpSockets: UdpSocket[];
+  let udpPort: number;
+  try {
+    if (adopted.udp.length > 0) {
+      udpSockets = await Promise.all(adopted.udp.map((fd) => adoptUdp(fd, udp.handlers)));
+      udpPort = boundPort(adopted.udp[0]!);
+    } else {
+      const bound = await bindUdp(config.udpPort, udp.handlers, log);
+      udpSockets = bound.sockets;
+      udpPort = bound.port;
+    }
+  } catch (err) {
+    for (const l of listeners) l.stop(true);
+    throw err;
+  }
+
+  const housekeeping = setInterval(() => {
+    clock.tick();
+    tcp.sweepIdle();
+    stats.udpPeers.sweep(performance.now());
+  }, 1000);
+
+  let stopping: Promise<void> | null = null;
+  let markStopped!: () => void;
+  const stopped = new Promise<void>((resolve) => (markStopped = resolve));
+
+  stop = (reason: string) => {
+    stopping ??= (async () => {
+      log.info("stopping", { reason, clients: tcp.connections.size });
+      opts.onStopping?.(reason);
+      for (const l of listeners) l.stop(false);
+      for (const s of udpSockets) s.close();
+      clearInterval(housekeeping);
+      await drain(tcp);
+      log.info("stopped", { lines: stats.tcpLines, datagrams: stats.udpDatagrams });
+      markStopped();
+    })();
+    return stopping;
+  };
+
+  log.info(`listening (TCP port=${tcpPort}, UDP port=${udpPort})`, {
+    tcp: adopted.tcp.length > 0 ? "adopted" : undefined,
+    udp: adopted.udp.length > 0 ? "adopted" : undefined,
+  });
+  return { tcpPort, udpPort, stats, config, stop: (r) => stop(r), stopped };
+}
+
+/**
+ * Let connected clients finish: keep answering what they send, close each one
+ * once it owes nothing and has gone quiet, and cut off the rest at the deadline.
+ */
+async function drain(tcp: TcpService): Promise<void> {
+  const deadline = performance.now() + STOP_DEADLINE_MS;
+  const readsSeen = new Map<TcpConnection, number>();
+  while (tcp.connections.size > 0 && performance.now() < deadline) {
+    for (const conn of tcp.connections) {
+      if (conn.pendingOutput === 0 && readsSeen.get(conn) === conn.reads) conn.closeWhenFlushed();
+      readsSeen.set(conn, conn.reads);
+    }
+    await Bun.sleep(STOP_QUIET_MS);
+  }
+  for (const conn of tcp.connections) conn.terminate();
+}

@@ -1,0 +1,115 @@
+// The TCP side: listening sockets, admission (--max-tcp), the idle sweep and
+// the socket callbacks, which hand each event to its TcpConnection.
+import type { Socket, TCPSocketListener } from "bun";
+import { REPLY } from "./commands.ts";
+import { TcpConnection } from "./tcp-connection.ts";
+import { isLoopback, formatPeer } from "./peer.ts";
+import type { Logger } from "./log.ts";
+import type { Stats } from "./stats.ts";
+import type { CoarseClock } from "./clock.ts";
+import type { CommandRunner } from "./command-runner.ts";
+
+export interface TcpServiceOptions {
+  maxTcp: number;
+  maxLine: number;
+  /** Seconds; 0 = never close idle clients. */
+  idleTimeout: number;
+  log: Logger;
+  stats: Stats;
+  clock: CoarseClock;
+  commands: CommandRunner;
+  /** Called after an accepted /shutdown's reply has been queued. */
+  onShutdownRequest(conn: TcpConnection): void;
+}
+
+export class TcpService {
+  readonly maxLine: number;
+  readonly log: Logger;
+  readonly stats: Stats;
+  readonly clock: CoarseClock;
+  readonly connections = new Set<TcpConnection>();
+  private nextId = 1;
+  private busyWarnedAt = -Infinity;
+  private busySinceWarn = 0;
+
+  constructor(private readonly opts: TcpServiceOptions) {
+    this.maxLine = opts.maxLine;
+    this.log = opts.log;
+    this.stats = opts.stats;
+    this.clock = opts.clock;
+  }
+
+  /** The handlers for Bun.listen; `this` is bound once, no closure per event. */
+  readonly handlers = {
+    open: (socket: Socket<TcpConnection>) => this.open(socket),
+    data: (socket: Socket<TcpConnection>, data: Uint8Array) => socket.data.onData(data),
+    drain: (socket: Socket<TcpConnection>) => socket.data?.onDrain(),
+    end: (socket: Socket<TcpConnection>) => socket.data?.onEnd(),
+    close: (socket: Socket<TcpConnection>, error?: Error) => this.closed(socket, error),
+    error: (socket: Socket<TcpConnection>, error: Error) => this.log.warn("connection error", { conn: socket.data?.id, error: error.message }),
+  };
+
+  runCommand(conn: TcpConnection, buf: Uint8Array, start: number, end: number): Uint8Array {
+    const outcome = this.opts.commands.run("tcp", conn.loopback, buf, start, end, { conn: conn.id, peer: conn.peer });
+    if (outcome.shutdown) this.opts.onShutdownRequest(conn);
+    return outcome.reply;
+  }
+
+  /** Close every client silent for longer than --idle-timeout (run once a second). */
+  sweepIdle(): void {
+    const limit = this.opts.idleTimeout;
+    if (limit <= 0) return;
+    const now = this.clock.seconds;
+    for (const conn of this.connections) {
+      if (now - conn.lastActive >= limit) {
+        this.log.debug("idle timeout, closing", { conn: conn.id, peer: conn.peer });
+        conn.closeWhenFlushed();
+      }
+    }
+  }
+
+  private open(socket: Socket<TcpConnection>): void {
+    const address = socket.remoteAddress;
+    const port = socket.remotePort;
+    if (this.connections.size >= this.opts.maxTcp) {
+      this.rejectBusy(socket, address, port);
+      return;
+    }
+    socket.setNoDelay(true);
+    const conn = new TcpConnection(this.nextId++, socket, address, port, isLoopback(address), this);
+    socket.data = conn;
+    this.connections.add(conn);
+    this.stats.tcpAccepted++;
+    this.stats.tcpConnected++;
+    if (this.log.traceOn) this.log.trace("accepted", { conn: conn.id, peer: conn.peer });
+  }
+
+  private closed(socket: Socket<TcpConnection>, error?: Error): void {
+    const conn = socket.data;
+    if (!conn || !this.connections.delete(conn)) return;
+    conn.onClose();
+    this.stats.tcpConnected--;
+    if (this.log.traceOn) this.log.trace("closed", { conn: conn.id, peer: conn.peer, error: error?.message });
+  }
+
+  private rejectBusy(socket: Socket<TcpConnection>, address: string, port: number): void {
+    this.stats.tcpRejectedBusy++;
+    socket.write(REPLY.busy);
+    socket.end();
+    // One warning per 10 s at most, with the count since the last one.
+    this.busySinceWarn++;
+    const now = this.clock.seconds;
+    if (now - this.busyWarnedAt >= 10) {
+      this.log.warn("server busy, rejecting connections", {
+        peer: formatPeer(address, port),
+        max_tcp: this.opts.maxTcp,
+        rejected: this.busySinceWarn,
+      });
+      this.busyWarnedAt = now;
+      this.busySinceWarn = 0;
+    }
+  }
+}
+
+/** Listeners bound for TCP; more than one when the kernel forces v6-only sockets. */
+export type TcpListeners = TCPSocketListener<TcpConnection>[];
