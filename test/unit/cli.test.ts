@@ -1,0 +1,93 @@
+import { describe, expect, test } from "bun:test";
+import { parseCli, usage } from "../../src/cli.ts";
+import { DEFAULTS } from "../../src/config.ts";
+
+function config(argv: string[]) {
+  const r = parseCli(argv);
+  if (r.kind !== "run") throw new Error(`expected a config, got ${JSON.stringify(r)}`);
+  return r.config;
+}
+function error(argv: string[]) {
+  const r = parseCli(argv);
+  if (r.kind !== "error") throw new Error(`expected an error, got ${JSON.stringify(r)}`);
+  return r.message;
+}
+
+describe("parseCli", () => {
+  test("defaults", () => {
+    expect(config([])).toEqual(DEFAULTS);
+    expect(DEFAULTS).toMatchObject({ tcpPort: 12345, udpPort: 12345, maxTcp: 1024, backlog: 128, maxLine: 4096, maxDatagram: 65507, udpWindow: 60, idleTimeout: 0 });
+  });
+
+  test("--port sets both sides, --tcp-port/--udp-port override one", () => {
+    expect(config(["--port", "7"])).toMatchObject({ tcpPort: 7, udpPort: 7 });
+    expect(config(["--port=7", "--udp-port", "8"])).toMatchObject({ tcpPort: 7, udpPort: 8 });
+    expect(config(["--tcp-port", "0"])).toMatchObject({ tcpPort: 0, udpPort: 12345 });
+  });
+
+  test("verbosity: -v, -vv, -v -v, --verbose, -q", () => {
+    expect(config(["-v"]).verbosity).toBe(2);
+    expect(config(["-vv"]).verbosity).toBe(3);
+    expect(config(["-v", "-v"]).verbosity).toBe(3);
+    expect(config(["--verbose"]).verbosity).toBe(2);
+    expect(config(["-q"]).verbosity).toBe(0);
+    expect(config([]).verbosity).toBe(1);
+  });
+
+  test("every numeric flag", () => {
+    expect(
+      config(["--max-tcp", "5", "--backlog", "9", "--max-line", "10", "--max-datagram", "11", "--udp-window", "12", "--idle-timeout", "13"]),
+    ).toMatchObject({ maxTcp: 5, backlog: 9, maxLine: 10, maxDatagram: 11, udpWindow: 12, idleTimeout: 13 });
+  });
+
+  test("other flags", () => {
+    expect(config(["--log-format", "json"]).logFormat).toBe("json");
+    expect(config(["--shutdown-token-file", "/x"]).shutdownTokenFile).toBe("/x");
+    expect(config(["--udp-allow-low-ports"]).udpAllowLowPorts).toBe(true);
+  });
+
+  test("help and version", () => {
+    expect(parseCli(["--help"]).kind).toBe("help");
+    expect(parseCli(["-h"]).kind).toBe("help");
+    expect(parseCli(["--version"]).kind).toBe("version");
+  });
+
+  test("bad input gives one line naming the flag", () => {
+    const cases: [string[], string][] = [
+      [["--bogus"], "unknown option --bogus"],
+      [["-x"], "unknown option -x"],
+      [["--port"], "--port: needs a value"],
+      [["--port", "--max-tcp", "4"], "--port: needs a value"],
+      [["--port", "abc"], '--port: expected a whole number from 0 to 65535, got "abc"'],
+      [["--port", "65536"], "--port: 65536 is out of range (0 to 65535)"],
+      [["--port="], '--port: expected a whole number from 0 to 65535, got ""'],
+      [["--udp-port", "1.5"], '--udp-port: expected a whole number from 0 to 65535, got "1.5"'],
+      [["--max-tcp", "0"], "--max-tcp: 0 is out of range (1 to 1000000)"],
+      [["--max-tcp", "-3"], '--max-tcp: expected a whole number, got "-3"'],
+      [["--backlog", "0"], "--backlog: 0 is out of range (1 to 65535)"],
+      [["--max-line", "0"], "--max-line: 0 is out of range (1 to 1048576)"],
+      [["--max-datagram", "70000"], "--max-datagram: 70000 is out of range (1 to 65527)"],
+      [["--udp-window", "0"], "--udp-window: 0 is out of range (1 to 86400)"],
+      [["--idle-timeout", "x"], '--idle-timeout: expected a whole number from 0 to 86400, got "x"'],
+      [["--log-format", "xml"], '--log-format: expected "text" or "json", got "xml"'],
+      [["--shutdown-token-file="], "--shutdown-token-file: needs a path"],
+      [["--verbose=2"], "--verbose: takes no value"],
+      [["-q", "-v"], "--quiet and --verbose exclude each other"],
+      [["serve"], "unexpected argument serve (this command takes only options)"],
+    ];
+    for (const [argv, message] of cases) {
+      expect(error(argv)).toBe(message);
+      expect(message).not.toContain("\n");
+    }
+  });
+
+  test("usage lists every flag with its default, without colour codes", async () => {
+    const text = await usage();
+    for (const flag of ["--port", "--tcp-port", "--udp-port", "--max-tcp", "--backlog", "--max-line", "--max-datagram", "--udp-window", "--idle-timeout", "--shutdown-token-file", "--log-format", "--verbose", "--quiet", "--help", "--version"]) {
+      expect(text).toContain(flag);
+    }
+    expect(text).toContain("(Default: 12345)");
+    expect(text).toContain("(Default: 1024)");
+    expect(text).not.toContain("\x1b[");
+  });
+});
