@@ -1,0 +1,44 @@
+// A private network namespace for tests that need a non-loopback peer.
+// Traffic never leaves it: the namespace's own `lo` carries an extra address
+// from 198.18.0.0/15 (the benchmarking range, RFC 2544), so a client inside
+// the namespace reaches a server inside it from an address that is not
+// loopback, without any veth, route or packet touching the host's network.
+import { randomBytes } from "node:crypto";
+
+export const NETNS_ADDRESS = "198.18.0.1";
+
+export interface TestNetns {
+  name: string;
+  /** Argument prefix that runs a command inside the namespace. */
+  exec: string[];
+  remove(): void;
+}
+
+function run(cmd: string[]): { ok: boolean; err: string } {
+  const r = Bun.spawnSync(cmd, { stdout: "ignore", stderr: "pipe" });
+  return { ok: r.exitCode === 0, err: r.stderr.toString().trim() };
+}
+
+/** Create the namespace, or return the reason it cannot be made here (not root, no iproute2). */
+export function createTestNetns(): TestNetns | string {
+  if (process.getuid?.() !== 0) return "not root";
+  if (!Bun.which("ip")) return "no `ip` command (iproute2)";
+  const name = `epoll-echo-test-${randomBytes(4).toString("hex")}`;
+  const steps = [
+    ["ip", "netns", "add", name],
+    ["ip", "-n", name, "link", "set", "lo", "up"],
+    ["ip", "-n", name, "addr", "add", `${NETNS_ADDRESS}/32`, "dev", "lo"],
+  ];
+  for (const step of steps) {
+    const r = run(step);
+    if (!r.ok) {
+      run(["ip", "netns", "del", name]);
+      return `${step.join(" ")} failed: ${r.err}`;
+    }
+  }
+  return {
+    name,
+    exec: ["ip", "netns", "exec", name],
+    remove: () => void run(["ip", "netns", "del", name]),
+  };
+}
