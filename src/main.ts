@@ -8,6 +8,8 @@ import { loadShutdownToken, TokenError } from "./token.ts";
 import { applyFdBudget } from "./fd-limit.ts";
 import { startServer, type Server } from "./server.ts";
 import { BindError } from "./bind.ts";
+import { takeListenFds } from "./systemd/socket-activation.ts";
+import { Notifier } from "./systemd/notify.ts";
 import type { Config } from "./config.ts";
 
 const EXIT_FAILURE = 1;
@@ -33,8 +35,11 @@ async function main(argv: string[]): Promise<void> {
     verbosity: config.verbosity,
     colour: !journal && config.logFormat === "text" && process.stderr.isTTY === true,
   });
+  // Handlers go in before the sockets: a signal right after the readiness line
+  // must already take the graceful path.
+  const signals = installSignalHandlers(log);
   const server = await start(config, log);
-  installSignalHandlers(server, log);
+  signals.attach(server);
   await server.stopped;
   process.exit(0);
 }
@@ -65,7 +70,12 @@ async function start(config: Config, log: Logger): Promise<Server> {
       shutdown_token: origin,
       nofile: budget?.soft,
     });
-    return await startServer(effective, { log, token });
+    const adopted = takeListenFds(process.env, process.pid, log);
+    const notifier = Notifier.fromEnv(process.env, process.pid, log);
+    const server = await startServer(effective, { log, token, adopted, onStopping: (why) => notifier?.stopping(why) });
+    notifier?.ready(server.stats);
+    void server.stopped.then(() => notifier?.close());
+    return server;
   } catch (err) {
     if (err instanceof TokenError || err instanceof BindError) {
       log.error(err.message);
@@ -75,7 +85,9 @@ async function start(config: Config, log: Logger): Promise<Server> {
   }
 }
 
-function installSignalHandlers(server: Server, log: Logger): void {
+/** SIGINT/SIGTERM: the first starts a graceful stop, a second exits at once. */
+function installSignalHandlers(log: Logger): { attach(server: Server): void } {
+  let server: Server | null = null;
   let received = 0;
   const onSignal = (signal: "SIGINT" | "SIGTERM") => {
     received++;
@@ -83,10 +95,16 @@ function installSignalHandlers(server: Server, log: Logger): void {
       log.warn(`${signal} again: exiting at once`);
       process.exit(signal === "SIGINT" ? 130 : 143);
     }
+    if (server === null) process.exit(0); // nothing bound yet, nothing owed
     void server.stop(signal);
   };
   process.on("SIGINT", () => onSignal("SIGINT"));
   process.on("SIGTERM", () => onSignal("SIGTERM"));
+  return {
+    attach(s: Server) {
+      server = s;
+    },
+  };
 }
 
 main(process.argv.slice(2)).catch((err: unknown) => {

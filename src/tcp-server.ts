@@ -61,7 +61,8 @@ export class TcpService {
     if (limit <= 0) return;
     const now = this.clock.seconds;
     for (const conn of this.connections) {
-      if (now - conn.lastActive >= limit) {
+      // Whole seconds on both sides: "> limit" guarantees at least `limit` real seconds of silence.
+      if (now - conn.lastActive > limit) {
         this.log.debug("idle timeout, closing", { conn: conn.id, peer: conn.peer });
         conn.closeWhenFlushed();
       }

@@ -1,0 +1,86 @@
+// Capacity, idle timeouts and the listen backlog, on the compiled binary.
+import { expect, test } from "bun:test";
+import { startDaemon } from "../support/daemon.ts";
+import { TcpClient, udpRequest } from "../support/net.ts";
+
+async function stats(port: number): Promise<number[]> {
+  return (await udpRequest(port, "/stats")).toString().trim().split(" ").map(Number);
+}
+
+test("past --max-tcp a client gets 'server busy' and is closed; the others are unaffected", async () => {
+  const d = await startDaemon(["--port", "0", "--max-tcp", "2"]);
+  try {
+    const a = await TcpClient.connect(d.tcpPort);
+    const b = await TcpClient.connect(d.tcpPort, "::1");
+    a.send("a\n");
+    b.send("b\n");
+    expect((await a.read(2)).toString()).toBe("a\n");
+    expect((await b.read(2)).toString()).toBe("b\n");
+    const c = await TcpClient.connect(d.tcpPort);
+    expect((await c.readToEnd()).toString()).toBe("server busy\n");
+    a.send("still\n");
+    expect((await a.read(6)).toString()).toBe("still\n");
+    // rejected connections are not clients: 2 accepted + the UDP peer asking
+    expect(await stats(d.udpPort)).toEqual([3, 2, 1]);
+    await d.waitForLog(/WARN\s+server busy, rejecting connections .*max_tcp=2/);
+    a.close();
+    // a slot is free again once the server has seen a client leave
+    for (let i = 0; i < 100 && (await stats(d.udpPort))[1] !== 1; i++) await Bun.sleep(20);
+    const e = await TcpClient.connect(d.tcpPort);
+    e.send("e\n");
+    expect((await e.read(2)).toString()).toBe("e\n");
+  } finally {
+    expect(await d.stop()).toBe(0);
+  }
+});
+
+test("--idle-timeout closes a silent client and keeps a talkative one", async () => {
+  const d = await startDaemon(["--port", "0", "--idle-timeout", "1"]);
+  try {
+    const silent = await TcpClient.connect(d.tcpPort);
+    const talker = await TcpClient.connect(d.tcpPort);
+    const started = performance.now();
+    let n = 0;
+    while (!silent.ended && performance.now() - started < 6000) {
+      talker.send(`${n}\n`);
+      await talker.read(`${n}\n`.length);
+      n++;
+      await Bun.sleep(100); // the talker's pace: one line every 100 ms
+    }
+    const elapsed = performance.now() - started;
+    expect(silent.ended).toBe(true);
+    expect(elapsed).toBeGreaterThanOrEqual(900);
+    expect(elapsed).toBeLessThan(4000);
+    expect(talker.ended).toBe(false);
+    talker.send("alive\n");
+    expect((await talker.read(6)).toString()).toBe("alive\n");
+  } finally {
+    expect(await d.stop()).toBe(0);
+  }
+});
+
+test("udp_active forgets peers after --udp-window; total_clients keeps them", async () => {
+  const d = await startDaemon(["--port", "0", "--udp-window", "1"]);
+  try {
+    await udpRequest(d.udpPort, "x");
+    expect((await stats(d.udpPort))[2]).toBe(2);
+    await Bun.sleep(1100); // the window under test is one second long
+    const [total, , active] = await stats(d.udpPort);
+    expect(active).toBe(1); // only the peer asking now
+    expect(total).toBe(3);
+  } finally {
+    expect(await d.stop()).toBe(0);
+  }
+});
+
+test("--backlog reaches listen(2): ss shows it as the listener's Send-Q", async () => {
+  const somaxconn = Number(await Bun.file("/proc/sys/net/core/somaxconn").text());
+  const d = await startDaemon(["--port", "0", "--backlog", "77"]);
+  try {
+    const out = Bun.spawnSync(["ss", "-Hltn", `sport = :${d.tcpPort}`]).stdout.toString().trim();
+    const sendQ = Number(out.split(/\s+/)[2]);
+    expect(sendQ).toBe(Math.min(77, somaxconn));
+  } finally {
+    expect(await d.stop()).toBe(0);
+  }
+});
