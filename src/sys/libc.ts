@@ -30,8 +30,10 @@ export const AF_INET6 = 10;
 export const SOCK_STREAM = 1;
 export const SOCK_DGRAM = 2;
 export const SOCK_CLOEXEC = 0o2000000;
+export const SOCK_NONBLOCK = 0o4000;
 export const SOL_SOCKET = 1;
 export const SO_TYPE = 3;
+export const SO_ACCEPTCONN = 30;
 export const IPPROTO_IPV6 = 41;
 export const IPV6_V6ONLY = 26;
 export const RLIMIT_NOFILE = 7;
@@ -122,6 +124,7 @@ export function errnoName(negErrno: number): string {
 const ERRNO_NAMES: Record<number, string> = {
   1: "EPERM",
   9: "EBADF",
+  11: "EAGAIN",
   13: "EACCES",
   22: "EINVAL",
   24: "EMFILE",
