@@ -3,9 +3,9 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startDaemon, runBinary, BINARY, ROOT } from "../support/daemon.ts";
+import { startDaemon, runBinary, BINARY } from "../support/daemon.ts";
 import { TcpClient, udpRequest } from "../support/net.ts";
-import { createTestNetns, NETNS_ADDRESS } from "../support/netns.ts";
+import { createTestNetns, exchangeInNetns, NETNS_ADDRESS } from "../support/netns.ts";
 import pkg from "../../package.json" with { type: "json" };
 
 const dir = mkdtempSync(join(tmpdir(), "epoll-echo-e2e-"));
@@ -168,10 +168,8 @@ describe("signals and /shutdown", () => {
     try {
       const d = await startDaemon(["--port", "0", "--shutdown-token-file", tokenFile()], { command: [...ns.exec, BINARY] });
       try {
-        const payload = Buffer.from(`/shutdown ${TOKEN}\nhello\n`).toString("hex");
-        const client = Bun.spawnSync([...ns.exec, "bun", join(ROOT, "test/support/tcp-exchange.ts"), NETNS_ADDRESS, String(d.tcpPort), payload]);
-        expect(client.exitCode).toBe(0);
-        expect(Buffer.from(client.stdout.toString().trim(), "hex").toString()).toBe("ERR shutdown-loopback-required\nhello\n");
+        const reply = exchangeInNetns(ns, "tcp", NETNS_ADDRESS, d.tcpPort, `/shutdown ${TOKEN}\nhello\n`);
+        expect(reply.toString()).toBe("ERR shutdown-loopback-required\nhello\n");
         await d.waitForLog(/shutdown refused reason=loopback-required proto=tcp conn=1 peer=198\.18\.0\.1:\d+/);
       } finally {
         expect(await d.stop()).toBe(0);

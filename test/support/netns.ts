@@ -42,3 +42,11 @@ export function createTestNetns(): TestNetns | string {
     remove: () => void run(["ip", "netns", "del", name]),
   };
 }
+
+/** Run one exchange (see exchange.ts) from inside the namespace; returns the reply bytes. */
+export function exchangeInNetns(ns: TestNetns, proto: "tcp" | "udp", host: string, port: number, payload: string): Buffer {
+  const script = new URL("./exchange.ts", import.meta.url).pathname;
+  const r = Bun.spawnSync([...ns.exec, process.execPath, script, proto, host, String(port), Buffer.from(payload).toString("hex")]);
+  if (r.exitCode !== 0) throw new Error(`exchange ${proto} ${host}:${port} exited ${r.exitCode}: ${r.stderr.toString()}`);
+  return Buffer.from(r.stdout.toString().trim(), "hex");
+}
