@@ -70,9 +70,15 @@ async function start(config: Config, log: Logger): Promise<Server> {
       shutdown_token: origin,
       nofile: budget?.soft,
     });
-    const adopted = takeListenFds(process.env, process.pid, log);
+    const activation = takeListenFds(process.env, process.pid, log);
     const notifier = Notifier.fromEnv(process.env, process.pid, log);
-    const server = await startServer(effective, { log, token, adopted, onStopping: (why) => notifier?.stopping(why) });
+    const server = await startServer(effective, {
+      log,
+      token,
+      adopted: activation?.sockets,
+      onStopping: (why) => notifier?.stopping(why),
+    });
+    activation?.restoreBacklogs();
     notifier?.ready(server.stats);
     void server.stopped.then(() => notifier?.close());
     return server;

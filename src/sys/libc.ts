@@ -34,6 +34,8 @@ export const SOCK_NONBLOCK = 0o4000;
 export const SOL_SOCKET = 1;
 export const SO_TYPE = 3;
 export const SO_ACCEPTCONN = 30;
+export const IPPROTO_TCP = 6;
+export const TCP_INFO = 11;
 export const IPPROTO_IPV6 = 41;
 export const IPV6_V6ONLY = 26;
 export const RLIMIT_NOFILE = 7;
@@ -61,6 +63,14 @@ export function getsockoptInt(fd: number, level: number, name: number): number {
   const len = new Uint32Array([4]);
   const rc = result(symbols.getsockopt(fd, level, name, ptr(value), ptr(len)));
   return rc < 0 ? rc : (value[0] ?? 0);
+}
+
+/** A getsockopt(2) returning raw bytes (at most `size`); the bytes, or -errno. */
+export function getsockoptBytes(fd: number, level: number, name: number, size: number): Uint8Array | number {
+  const value = new Uint8Array(size);
+  const len = new Uint32Array([size]);
+  const rc = result(symbols.getsockopt(fd, level, name, ptr(value), ptr(len)));
+  return rc < 0 ? rc : value.subarray(0, len[0]);
 }
 
 export interface SockName {

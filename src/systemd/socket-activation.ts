@@ -10,6 +10,10 @@
 // Bun makes an adopted descriptor non-blocking and close-on-exec itself
 // (checked: flags 02004002 after Bun.listen({fd})/Bun.udpSocket({fd}) on a
 // blocking socket); test/systemd/socket-activation.test.ts keeps checking it.
+// Bun also calls listen(2) again with its own fixed backlog (512), which
+// would silently replace systemd's Backlog=: the backlog found before
+// adoption (TCP_INFO) is put back by restoreBacklogs(); --backlog is never
+// applied to an adopted socket.
 import * as libc from "../sys/libc.ts";
 import type { Logger } from "../log.ts";
 import type { AdoptedSockets } from "../server.ts";
@@ -55,6 +59,18 @@ export function parseListenFds(env: Env, pid: number): ListenFds {
   return note === undefined ? { fds } : { fds, note };
 }
 
+/** Pure: a listener's backlog from TCP_INFO bytes (tcpi_sacked, aliased to sk_max_ack_backlog for listeners). */
+export function backlogFromTcpInfo(info: Uint8Array): number | null {
+  const TCPI_SACKED = 28;
+  if (info.length < TCPI_SACKED + 4) return null;
+  return new DataView(info.buffer, info.byteOffset, info.byteLength).getUint32(TCPI_SACKED, true);
+}
+
+function listenBacklog(fd: number): number | null {
+  const info = libc.getsockoptBytes(fd, libc.IPPROTO_TCP, libc.TCP_INFO, 104);
+  return typeof info === "number" ? null : backlogFromTcpInfo(info);
+}
+
 /** What the kernel says about one passed descriptor. */
 export interface FdProbe {
   /** SO_TYPE, or -errno (-ENOTSOCK for a file or pipe, -EBADF when not open). */
@@ -98,18 +114,26 @@ function probe(fd: number): FdProbe {
   return { type, family, listening };
 }
 
+export interface Activation {
+  /** For startServer's `adopted` option. */
+  sockets: AdoptedSockets;
+  /** Call once startServer has adopted the sockets: gives each TCP listener its systemd backlog back. */
+  restoreBacklogs(): void;
+}
+
 /**
- * Take what systemd passed: returns the descriptors for startServer's
- * `adopted` option, or undefined when there is nothing to adopt. Removes the
- * LISTEN_* variables from `env` (process.env in the daemon) whatever happens.
+ * Take what systemd passed: the descriptors for startServer, or undefined
+ * when there is nothing to adopt. Removes the LISTEN_* variables from `env`
+ * (process.env in the daemon) whatever happens.
  */
-export function takeListenFds(env: Env, pid: number, log: Logger): AdoptedSockets | undefined {
+export function takeListenFds(env: Env, pid: number, log: Logger): Activation | undefined {
   const { fds, note } = parseListenFds(env, pid);
   delete env.LISTEN_PID;
   delete env.LISTEN_FDS;
   delete env.LISTEN_FDNAMES;
   if (note) log.warn(`socket activation: ${note}`);
   const adopted: AdoptedSockets = { tcp: [], udp: [] };
+  const backlogs: [fd: number, backlog: number][] = [];
   for (const { fd, name } of fds) {
     const verdict = classify(probe(fd));
     switch (verdict.use) {
@@ -117,10 +141,13 @@ export function takeListenFds(env: Env, pid: number, log: Logger): AdoptedSocket
       case "udp": {
         adopted[verdict.use].push(fd);
         const sn = libc.getsockname(fd);
+        const backlog = verdict.use === "tcp" ? listenBacklog(fd) : null;
+        if (backlog !== null) backlogs.push([fd, backlog]);
         log.info(`socket activation: adopting ${verdict.use === "tcp" ? "TCP listener" : "UDP socket"}`, {
           fd,
           name,
           port: typeof sn === "number" ? undefined : sn.port,
+          backlog: backlog ?? undefined,
         });
         break;
       }
@@ -133,5 +160,14 @@ export function takeListenFds(env: Env, pid: number, log: Logger): AdoptedSocket
         break;
     }
   }
-  return adopted.tcp.length + adopted.udp.length > 0 ? adopted : undefined;
+  if (adopted.tcp.length + adopted.udp.length === 0) return undefined;
+  return {
+    sockets: adopted,
+    restoreBacklogs() {
+      for (const [fd, backlog] of backlogs) {
+        const rc = libc.listen(fd, backlog);
+        if (rc < 0) log.warn("socket activation: could not restore the listener's backlog", { fd, backlog, error: libc.errnoName(rc) });
+      }
+    },
+  };
 }
