@@ -42,11 +42,13 @@ export class TcpService {
   /** The handlers for Bun.listen; `this` is bound once, no closure per event. */
   readonly handlers = {
     open: (socket: Socket<TcpConnection>) => this.open(socket),
-    data: (socket: Socket<TcpConnection>, data: Uint8Array) => socket.data.onData(data),
+    // `data` is unset on a socket rejected as busy; it is closed at once, but be safe.
+    data: (socket: Socket<TcpConnection>, data: Uint8Array) => socket.data?.onData(data),
     drain: (socket: Socket<TcpConnection>) => socket.data?.onDrain(),
     end: (socket: Socket<TcpConnection>) => socket.data?.onEnd(),
     close: (socket: Socket<TcpConnection>, error?: Error) => this.closed(socket, error),
-    error: (socket: Socket<TcpConnection>, error: Error) => this.log.warn("connection error", { conn: socket.data?.id, error: error.message }),
+    // A client's resets and timeouts are its own business: debug, not warning, so they cannot flood the log.
+    error: (socket: Socket<TcpConnection>, error: Error) => this.log.debug("connection error", { conn: socket.data?.id, error: error.message }),
   };
 
   runCommand(conn: TcpConnection, buf: Uint8Array, start: number, end: number): Uint8Array {
