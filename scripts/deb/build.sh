@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# Build the Debian package of epoll-echo in one command (`bun run deb`).
+#
+#   1. installs missing build tools (debhelper, dpkg-dev, lintian) with apt-get
+#   2. checks that debian/changelog's version equals package.json's
+#   3. runs `bun run build` when ./epoll-echo is missing or older than its sources
+#   4. runs dpkg-buildpackage -b -us -uc on a copy of debian/ and the binary in
+#      a temporary directory (dpkg-buildpackage writes into the parent
+#      directory; this keeps the checkout and its parent clean, and lets two
+#      builds run side by side)
+#   5. copies the result to dist/epoll-echo_<version>_amd64.deb,
+#      dist/epoll-echo_amd64.deb and ./epoll-echo_amd64.deb
+#   6. runs lintian: fails on any error or warning that is not overridden
+#   7. checks that the packaged /usr/bin/epoll-echo is byte-identical to the
+#      binary that went in (never stripped) and prints "epoll-echo <version>"
+#
+# Environment: EPOLL_ECHO_DEB_SKIP_LINTIAN=1 skips step 6 (not for CI).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+repo=$PWD
+log() { printf 'deb: %s\n' "$*" >&2; }
+die() { printf 'deb: error: %s\n' "$*" >&2; exit 1; }
+
+# 1. Build tools.
+missing=()
+command -v dpkg-buildpackage >/dev/null || missing+=(dpkg-dev)
+command -v dh >/dev/null || missing+=(debhelper)
+command -v lintian >/dev/null || missing+=(lintian)
+if ((${#missing[@]})); then
+  [[ $(id -u) == 0 ]] || die "missing ${missing[*]}: run as root or: sudo apt-get install ${missing[*]}"
+  log "installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y --no-install-recommends "${missing[@]}" >/dev/null 2>&1 \
+    || { apt-get update >/dev/null && apt-get install -y --no-install-recommends "${missing[@]}" >/dev/null; } \
+    || die "apt-get install ${missing[*]} failed"
+fi
+dh_ver=$(dpkg-query -W -f '${Version}' debhelper 2>/dev/null || true)
+dpkg --compare-versions "${dh_ver:-0}" ge 13 || die "debhelper >= 13 needed (have ${dh_ver:-none})"
+
+# 2. Version: package.json is the source of truth; debian/changelog must agree.
+version=$(sed -n 's/^[[:space:]]*"version":[[:space:]]*"\([^"]*\)".*/\1/p' package.json | head -n1)
+[[ -n $version ]] || die "no \"version\" in package.json"
+deb_version=$(dpkg-parsechangelog -S Version)
+if [[ $deb_version != "$version" ]]; then
+  die "debian/changelog is at $deb_version but package.json says $version.
+  Add a changelog entry first, e.g.:  dch -v $version 'New upstream release.'  (package devscripts)
+  or copy the top entry of debian/changelog and change its version and date (date -R)."
+fi
+arch=$(dpkg --print-architecture)
+[[ $arch == amd64 ]] || die "this package is Architecture: amd64 (host is $arch)"
+
+# 3. The binary (scripts/build.sh compiles and runs it once).
+if [[ ! -x epoll-echo ]] || [[ -n $(find src package.json bun.lock scripts/build.sh -newer epoll-echo -print -quit 2>/dev/null) ]]; then
+  log "building ./epoll-echo (missing or older than its sources)"
+  bun run build
+fi
+got=$(./epoll-echo --version 2>&1 || true)
+[[ $got == "epoll-echo $version" ]] || die "./epoll-echo --version printed '$got', expected 'epoll-echo $version'"
+
+# 4. dpkg-buildpackage in a staging directory.
+work=$(mktemp -d "${TMPDIR:-/tmp}/epoll-echo-deb.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+src="$work/epoll-echo-$version"
+mkdir "$src"
+cp -a debian "$src/"
+rm -rf "$src/debian/.debhelper" "$src/debian/epoll-echo" "$src/debian/files" "$src"/debian/*.substvars \
+  "$src"/debian/*.debhelper.log "$src/debian/debhelper-build-stamp"
+cp epoll-echo "$src/epoll-echo"   # a snapshot: a rebuild of ./epoll-echo meanwhile can't mix in
+in_sum=$(sha256sum <"$src/epoll-echo" | cut -d' ' -f1)
+log "dpkg-buildpackage -b -us -uc (log: $work/build.log while it runs)"
+start=$SECONDS
+if ! (cd "$src" && dpkg-buildpackage -b -us -uc) >"$work/build.log" 2>&1; then
+  tail -n 40 "$work/build.log" >&2
+  die "dpkg-buildpackage failed"
+fi
+deb="$work/epoll-echo_${version}_${arch}.deb"
+[[ -f $deb ]] || die "dpkg-buildpackage produced no $deb"
+log "built in $((SECONDS - start)) s"
+
+# 5. Results. Copy to a temporary name first, then rename: readers never see
+# a half-written .deb.
+mkdir -p dist
+put() { cp "$1" "$2.tmp.$$" && mv -f "$2.tmp.$$" "$2"; }
+put "$deb" "dist/epoll-echo_${version}_${arch}.deb"
+put "$deb" "dist/epoll-echo_${arch}.deb"
+put "$deb" "epoll-echo_${arch}.deb"
+for f in "$work"/epoll-echo_"${version}"_"${arch}".{buildinfo,changes}; do
+  [[ -f $f ]] && put "$f" "dist/$(basename "$f")"
+done
+
+# 6. lintian: errors and unoverridden warnings fail the build.
+if [[ ${EPOLL_ECHO_DEB_SKIP_LINTIAN:-} != 1 ]]; then
+  log "lintian"
+  if ! lintian --fail-on error,warning "$deb"; then
+    die "lintian found errors or warnings (fix them, or override inherent ones in debian/epoll-echo.lintian-overrides with a reason)"
+  fi
+fi
+
+# 7. The packaged binary is the one that went in, unstripped, and runs.
+dpkg-deb -x "$deb" "$work/root"
+out_sum=$(sha256sum <"$work/root/usr/bin/epoll-echo" | cut -d' ' -f1)
+[[ $out_sum == "$in_sum" ]] || die "packaged /usr/bin/epoll-echo differs from the input binary (stripped?)"
+got=$("$work/root/usr/bin/epoll-echo" --version 2>&1 || true)
+[[ $got == "epoll-echo $version" ]] || die "packaged binary --version printed '$got' (a stripped Bun binary prints Bun's help)"
+
+size=$(stat -c %s "dist/epoll-echo_${version}_${arch}.deb")
+log "ok: dist/epoll-echo_${version}_${arch}.deb ($((size / 1024 / 1024)) MiB), dist/epoll-echo_${arch}.deb, ./epoll-echo_${arch}.deb"
