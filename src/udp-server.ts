@@ -25,6 +25,10 @@ export class UdpService {
   private readonly stats: Stats;
   private readonly log: Logger;
   private lowPortWarned = false;
+  /** Replies of this event-loop turn: reply, port, address, reply, port, ... */
+  private readonly batch: (Uint8Array | number | string)[] = [];
+  private batchBytes = 0;
+  private batchSocket: UdpSocket | null = null;
 
   constructor(private readonly opts: UdpServiceOptions) {
     this.stats = opts.stats;
@@ -57,9 +61,47 @@ export class UdpService {
     } else if (this.log.traceOn) {
       this.log.trace("datagram", { peer: formatPeer(address, port), bytes: data.length });
     }
-    if (socket.send(reply, port, address)) stats.udpBytesOut += reply.length;
-    else stats.udpDropped++;
+    this.queueReply(socket, reply, port, address);
   }
+
+  /**
+   * Replies go out in batches, one sendmmsg(2) per event-loop turn: Bun hands
+   * over every datagram of a turn before setImmediate callbacks run, and each
+   * datagram's buffer is its own, so holding them until then is safe.
+   */
+  private queueReply(socket: UdpSocket, reply: Uint8Array, port: number, address: string): void {
+    if (this.batchSocket !== socket) {
+      this.flushReplies();
+      this.batchSocket = socket;
+    }
+    const batch = this.batch;
+    batch.push(reply, port, address);
+    this.batchBytes += reply.length;
+    if (batch.length === 3) setImmediate(this.flushReplies);
+  }
+
+  private readonly flushReplies = (): void => {
+    const socket = this.batchSocket;
+    const batch = this.batch;
+    if (socket === null || batch.length === 0) return;
+    const count = batch.length / 3;
+    let sent = 0;
+    try {
+      if (!socket.closed) sent = socket.sendMany(batch);
+    } catch (err) {
+      // A failure here must never escape the timer callback and end the process.
+      this.log.debug("udp send failed", { error: describe(err), replies: count });
+    }
+    if (sent === count) {
+      this.stats.udpBytesOut += this.batchBytes;
+    } else {
+      // The kernel's send buffer was full: UDP drops, and we count it.
+      for (let i = 0; i < sent; i++) this.stats.udpBytesOut += (batch[i * 3] as Uint8Array).length;
+      this.stats.udpDropped += count - sent;
+    }
+    batch.length = 0;
+    this.batchBytes = 0;
+  };
 
   private command(data: Uint8Array, port: number, address: string): Uint8Array {
     let end = data.length;
