@@ -21,8 +21,8 @@ export class TcpConnection implements FrameSink {
   readonly framer: LineFramer;
   /** The chunk being framed now: lines inside it can be written by reference. */
   private chunk: Uint8Array | null = null;
-  /** Output the kernel has not taken yet, oldest first. */
-  private queue: Uint8Array[] = [];
+  /** Output the kernel has not taken yet, oldest first; allocated on first need (idle clients cost less). */
+  private queue: Uint8Array[] | null = null;
   private queued = 0;
   private paused = false;
   /** No more input will be framed; close once the queue is empty. */
@@ -76,7 +76,7 @@ export class TcpConnection implements FrameSink {
 
   onDrain(): void {
     const queue = this.queue;
-    while (queue.length > 0) {
+    while (queue !== null && queue.length > 0) {
       const head = queue[0]!;
       const n = this.socket.write(head);
       if (n < 0) return;
@@ -98,7 +98,7 @@ export class TcpConnection implements FrameSink {
   onClose(): void {
     this.service.stats.tcpPendingOutput -= this.queued;
     this.queued = 0;
-    this.queue = [];
+    this.queue = null;
   }
 
   /** Stop framing input; the socket closes as soon as all owed output is out. */
@@ -151,7 +151,7 @@ export class TcpConnection implements FrameSink {
   }
 
   private enqueue(bytes: Uint8Array): void {
-    this.queue.push(bytes);
+    (this.queue ??= []).push(bytes);
     this.queued += bytes.length;
     this.service.stats.tcpPendingOutput += bytes.length;
     if (!this.paused && this.queued > OUTPUT_HIGH_WATER) {
