@@ -5,8 +5,10 @@
 // collapses to one boolean), so argv goes through util.parseArgs in strict mode
 // and citty only describes the command for renderUsage().
 import { parseArgs } from "node:util";
+import { isIPv4, isIPv6 } from "node:net";
 import { defineCommand, renderUsage, type ArgsDef } from "citty";
-import { DEFAULTS, MAX_UDP_PAYLOAD, type Config, type LogFormat, type Verbosity } from "./config.ts";
+import { DEFAULTS, MAX_UDP_PAYLOAD, type Config, type HostPort, type LogFormat, type Verbosity } from "./config.ts";
+import { probeCommand } from "./probe/args.ts";
 import pkg from "../package.json" with { type: "json" };
 
 export const VERSION: string = pkg.version;
@@ -18,7 +20,7 @@ export type CliResult =
   | { kind: "error"; message: string };
 
 /** Thrown for a bad flag; caught by parseCli and turned into { kind: "error" }. */
-class UsageError extends Error {}
+export class UsageError extends Error {}
 
 const ARGS = {
   port: { type: "string", valueHint: "N", description: "TCP and UDP port; 0 lets the kernel pick", default: String(DEFAULTS.tcpPort) },
@@ -33,6 +35,7 @@ const ARGS = {
   "udp-allow-low-ports": { type: "boolean", description: "also answer UDP source ports 1-1023 (off: avoids echo loops)" },
   "shutdown-token-file": { type: "string", valueHint: "PATH", description: "file holding the /shutdown token (mode 0600 or stricter)" },
   "log-format": { type: "string", valueHint: "text|json", description: "log line format on stderr", default: DEFAULTS.logFormat },
+  metrics: { type: "string", valueHint: "ADDR:PORT", description: "serve Prometheus GET /metrics there, e.g. 127.0.0.1:9712 or [::1]:9712 (off by default)" },
   verbose: { type: "boolean", alias: ["v"], description: "more logs; -vv adds per-connection and per-line tracing" },
   quiet: { type: "boolean", alias: ["q"], description: "warnings and errors only" },
   help: { type: "boolean", alias: ["h"], description: "show this help" },
@@ -42,11 +45,26 @@ const ARGS = {
 const command = defineCommand({
   meta: { name: "epoll-echo", version: VERSION, description: "TCP and UDP line echo daemon" },
   args: ARGS,
+  subCommands: { probe: probeCommand },
 });
 
 /** Usage text with every flag and its default, without colour codes. */
 export async function usage(): Promise<string> {
   const text = await renderUsage(command);
+  // citty writes "USAGE epoll-echo [OPTIONS] probe" as if the subcommand were
+  // required; the server is the default command.
+  return stripAnsi(text).replace(
+    /^USAGE epoll-echo \[OPTIONS\] probe$/m,
+    "USAGE epoll-echo [OPTIONS]\n      epoll-echo probe HOST[:PORT] [OPTIONS]",
+  );
+}
+
+/** Usage text of a subcommand, rendered by citty under the main command. */
+export async function subcommandUsage(sub: typeof probeCommand): Promise<string> {
+  return stripAnsi(await renderUsage(sub, command as typeof probeCommand));
+}
+
+function stripAnsi(text: string): string {
   return text.replace(/\x1b\[[0-9;]*m/g, "").replace(/[ \t]+$/gm, "");
 }
 
@@ -70,6 +88,7 @@ function parseStrict(argv: string[]) {
       "udp-allow-low-ports": { type: "boolean" },
       "shutdown-token-file": { type: "string" },
       "log-format": { type: "string" },
+      metrics: { type: "string" },
       verbose: { type: "boolean", short: "v", multiple: true },
       quiet: { type: "boolean", short: "q" },
       help: { type: "boolean", short: "h" },
@@ -100,9 +119,15 @@ function toConfig(v: Parsed["values"]): Config {
   const port = integer("--port", v.port, DEFAULTS.tcpPort, 0, 65535);
   const verbose = v.verbose?.length ?? 0;
   if (verbose > 0 && v.quiet) throw new UsageError("--quiet and --verbose exclude each other");
+  const tcpPort = integer("--tcp-port", v["tcp-port"], port, 0, 65535);
+  const udpPort = integer("--udp-port", v["udp-port"], port, 0, 65535);
+  const metrics = v.metrics === undefined ? null : parseHostPort("--metrics", v.metrics, { defaultPort: null, minPort: 0 });
+  if (metrics && metrics.port !== 0 && (metrics.port === tcpPort || metrics.port === udpPort)) {
+    throw new UsageError(`--metrics: port ${metrics.port} is the echo port; give the metrics listener a port of its own`);
+  }
   return {
-    tcpPort: integer("--tcp-port", v["tcp-port"], port, 0, 65535),
-    udpPort: integer("--udp-port", v["udp-port"], port, 0, 65535),
+    tcpPort,
+    udpPort,
     maxTcp: integer("--max-tcp", v["max-tcp"], DEFAULTS.maxTcp, 1, 1_000_000),
     backlog: integer("--backlog", v.backlog, DEFAULTS.backlog, 1, 65535),
     maxLine: integer("--max-line", v["max-line"], DEFAULTS.maxLine, 1, 1 << 20),
@@ -113,10 +138,52 @@ function toConfig(v: Parsed["values"]): Config {
     shutdownTokenFile: path("--shutdown-token-file", v["shutdown-token-file"]),
     logFormat: logFormat(v["log-format"]),
     verbosity: (v.quiet ? 0 : Math.min(1 + verbose, 3)) as Verbosity,
+    metrics,
   };
 }
 
-function integer(flag: string, raw: string | undefined, fallback: number, min: number, max: number): number {
+export interface HostPortRules {
+  /** Port used when none is given; null makes the port required. */
+  defaultPort: number | null;
+  /** Lowest port accepted (0 lets the kernel pick, for a listener). */
+  minPort: number;
+}
+
+/**
+ * "host:port", "host", "[v6]:port", "[v6]" or a bare IPv6 literal (which can
+ * carry no port). The host is a name or an address literal; IPv6 comes back
+ * without brackets. Throws UsageError with a one-line message naming `flag`.
+ */
+export function parseHostPort(flag: string, raw: string, rules: HostPortRules): HostPort {
+  const shape = rules.defaultPort === null ? "ADDR:PORT" : "HOST[:PORT]";
+  const bad = (why: string) => new UsageError(`${flag}: ${why}, got ${JSON.stringify(raw)}`);
+  let host: string;
+  let portText: string | undefined;
+  const bracketed = /^\[([^\]]*)\](?::(.*))?$/.exec(raw);
+  if (bracketed) {
+    host = bracketed[1]!;
+    portText = bracketed[2];
+    if (!isIPv6(host)) throw bad("expected an IPv6 address inside the brackets");
+  } else if (isIPv6(raw)) {
+    host = raw;
+    if (rules.defaultPort === null) throw bad(`expected ${shape} (IPv6 in brackets: [${raw}]:PORT)`);
+  } else {
+    const colon = raw.lastIndexOf(":");
+    host = colon < 0 ? raw : raw.slice(0, colon);
+    portText = colon < 0 ? undefined : raw.slice(colon + 1);
+    if (host.includes(":")) throw bad(`expected ${shape} (IPv6 in brackets, e.g. [::1]:12345)`);
+    if (!isIPv4(host) && !/^[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*\.?$/.test(host)) {
+      throw bad(`expected ${shape} with a host name or address`);
+    }
+  }
+  if (portText === undefined) {
+    if (rules.defaultPort === null) throw bad(`expected ${shape} (the port is missing)`);
+    return { host, port: rules.defaultPort };
+  }
+  return { host, port: integer(`${flag} port`, portText, 0, rules.minPort, 65535) };
+}
+
+export function integer(flag: string, raw: string | undefined, fallback: number, min: number, max: number): number {
   if (raw === undefined) return fallback;
   if (!/^[0-9]+$/.test(raw)) {
     throw new UsageError(`${flag}: expected a whole number from ${min} to ${max}, got ${JSON.stringify(raw)}`);
@@ -139,7 +206,7 @@ function logFormat(raw: string | undefined): LogFormat {
 }
 
 /** One line naming the flag, from util.parseArgs' multi-line messages. */
-function describeParseError(err: unknown, argv: string[]): string {
+export function describeParseError(err: unknown, argv: string[]): string {
   const e = err as { code?: string; message?: string };
   const msg = e.message ?? String(err);
   const quoted = /'([^']*)'/.exec(msg)?.[1] ?? "";

@@ -21,6 +21,14 @@ export interface Config {
   shutdownTokenFile: string | null;
   logFormat: LogFormat;
   verbosity: Verbosity;
+  /** Where to serve GET /metrics (Prometheus text format); null = off. */
+  metrics: HostPort | null;
+}
+
+/** A host name or address literal (IPv6 without brackets) and a port. */
+export interface HostPort {
+  host: string;
+  port: number;
 }
 
 export const DEFAULT_PORT = 12345;
@@ -38,6 +46,7 @@ export const DEFAULTS: Config = {
   shutdownTokenFile: null,
   logFormat: "text",
   verbosity: 1,
+  metrics: null,
 };
 
 /** Largest UDP payload the kernel can deliver (IPv6: 65535 - 8-byte header). */

@@ -11,11 +11,15 @@ import { BindError } from "./bind.ts";
 import { takeListenFds } from "./systemd/socket-activation.ts";
 import { Notifier } from "./systemd/notify.ts";
 import type { Config } from "./config.ts";
+import { runProbe } from "./probe/main.ts";
+import { startMetrics, MetricsError } from "./metrics/server.ts";
 
 const EXIT_FAILURE = 1;
 const EXIT_USAGE = 2;
 
 async function main(argv: string[]): Promise<void> {
+  // The server is the default command; `probe` as the first word is the client.
+  if (argv[0] === "probe") process.exit(await runProbe(argv.slice(1)));
   const cli = parseCli(argv);
   switch (cli.kind) {
     case "help":
@@ -79,11 +83,18 @@ async function start(config: Config, log: Logger): Promise<Server> {
       onStopping: (why) => notifier?.stopping(why),
     });
     activation?.restoreBacklogs();
+    if (effective.metrics) {
+      if (effective.metrics.port !== 0 && effective.metrics.port === server.tcpPort) {
+        throw new MetricsError(`--metrics: port ${server.tcpPort} is the echo port; give the metrics listener a port of its own`);
+      }
+      const metrics = startMetrics(effective.metrics, server.stats, log);
+      log.info(`metrics at ${metrics.url}`);
+    }
     notifier?.ready(server.stats);
     void server.stopped.then(() => notifier?.close());
     return server;
   } catch (err) {
-    if (err instanceof TokenError || err instanceof BindError) {
+    if (err instanceof TokenError || err instanceof BindError || err instanceof MetricsError) {
       log.error(err.message);
       process.exit(EXIT_FAILURE);
     }

@@ -1,0 +1,82 @@
+// --metrics ADDR:PORT: GET /metrics over HTTP with Bun.serve, on the same
+// event loop as the echo sockets. It only reads the counters when scraped.
+// Its connections are not echo clients: they never count against --max-tcp.
+// They do use descriptors from the fd-limit headroom (FD_HEADROOM = 64): a
+// scraper keeps one keep-alive connection, and idle ones are closed after
+// IDLE_TIMEOUT_S; bind it to loopback or a management network.
+import type { Server as HttpServer } from "bun";
+import type { HostPort } from "../config.ts";
+import type { Logger } from "../log.ts";
+import { formatPeer } from "../peer.ts";
+import { CONTENT_TYPE, exposition, type StatsView } from "./exposition.ts";
+import { processStartTime, readProcess } from "./process.ts";
+
+export class MetricsError extends Error {}
+
+/** Seconds an idle scrape connection is kept open. */
+export const IDLE_TIMEOUT_S = 10;
+
+export interface MetricsServer {
+  readonly port: number;
+  readonly url: string;
+  stop(): void;
+}
+
+function reason(err: unknown): string {
+  const code = (err as { code?: string }).code;
+  switch (code) {
+    case "EADDRINUSE":
+      return "address already in use (EADDRINUSE)";
+    case "EACCES":
+    case "EPERM":
+      return `permission denied (${code}; ports below 1024 need CAP_NET_BIND_SERVICE)`;
+    case "EADDRNOTAVAIL":
+      return "address not available on this host (EADDRNOTAVAIL)";
+    default:
+      return code ?? (err instanceof Error ? err.message.split("\n")[0]! : String(err));
+  }
+}
+
+export function startMetrics(addr: HostPort, stats: StatsView, log: Logger): MetricsServer {
+  const startTime = processStartTime();
+  const where = formatPeer(addr.host, addr.port);
+  let server: HttpServer<undefined>;
+  try {
+    server = Bun.serve({
+      hostname: addr.host,
+      port: addr.port,
+      idleTimeout: IDLE_TIMEOUT_S,
+      development: false,
+      fetch(req) {
+        const path = pathOf(req.url);
+        if (path !== "/metrics") return new Response("not found\n", { status: 404, headers: { "content-type": "text/plain" } });
+        if (req.method !== "GET" && req.method !== "HEAD") {
+          return new Response("method not allowed\n", { status: 405, headers: { allow: "GET, HEAD", "content-type": "text/plain" } });
+        }
+        const body = exposition(stats, performance.now(), readProcess(startTime));
+        return new Response(body, { headers: { "content-type": CONTENT_TYPE } });
+      },
+      error(err) {
+        log.warn("metrics request failed", { error: err.message });
+        return new Response("internal error\n", { status: 500 });
+      },
+    });
+  } catch (err) {
+    throw new MetricsError(`cannot serve metrics on ${where}: ${reason(err)}`);
+  }
+  const port = server.port ?? addr.port;
+  const url = `http://${formatPeer(addr.host, port)}/metrics`;
+  return { port, url, stop: () => void server.stop(true) };
+}
+
+/** The path of a request URL ("http://h:p/metrics?x" -> "/metrics") without building a URL object. */
+function pathOf(url: string): string {
+  const start = url.indexOf("/", url.indexOf("//") + 2);
+  if (start < 0) return "/";
+  let end = url.length;
+  const q = url.indexOf("?", start);
+  if (q >= 0) end = q;
+  const h = url.indexOf("#", start);
+  if (h >= 0 && h < end) end = h;
+  return url.slice(start, end);
+}

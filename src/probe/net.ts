@@ -1,0 +1,244 @@
+// The probe's sockets: name resolution, a TCP link that hands back one reply
+// at a time (ping and command modes), and a connected UDP socket. Bytes only:
+// nothing here decodes what the server sends.
+import { isIP } from "node:net";
+import { lookup } from "node:dns/promises";
+import type { Socket } from "bun";
+import type { udp } from "bun";
+import type { Stopper } from "./stopper.ts";
+
+/** Start-up failures (resolution, connect): the probe exits 2 on them. */
+export class ProbeConnectError extends Error {}
+
+export interface Endpoint {
+  address: string;
+  family: 4 | 6;
+  port: number;
+}
+
+/** "host:port", or "[v6]:port". */
+export function formatHostPort(host: string, port: number): string {
+  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/** Every address of host (a literal resolves to itself). */
+export async function resolve(host: string, port: number): Promise<Endpoint[]> {
+  const literal = isIP(host);
+  if (literal !== 0) return [{ address: host, family: literal as 4 | 6, port }];
+  try {
+    const found = await lookup(host, { all: true });
+    if (found.length === 0) throw Object.assign(new Error("no addresses"), { code: "ENOTFOUND" });
+    return found.map((a) => ({ address: a.address, family: a.family === 6 ? 6 : 4, port }));
+  } catch (err) {
+    throw new ProbeConnectError(`cannot resolve ${host}: ${errorText(err)}`);
+  }
+}
+
+/** An operator-readable reason for a socket error. */
+export function errorText(err: unknown): string {
+  const code = (err as { code?: string } | null)?.code;
+  switch (code) {
+    case "ECONNREFUSED":
+      return "connection refused (ECONNREFUSED)";
+    case "ECONNRESET":
+      return "connection reset (ECONNRESET)";
+    case "ETIMEDOUT":
+      return "timed out (ETIMEDOUT)";
+    case "EHOSTUNREACH":
+      return "host unreachable (EHOSTUNREACH)";
+    case "ENETUNREACH":
+      return "network unreachable (ENETUNREACH)";
+    case "ENOTFOUND":
+      return "no such host (ENOTFOUND)";
+    case "EAI_AGAIN":
+      return "name lookup failed for now (EAI_AGAIN)";
+    default:
+      return code ?? (err instanceof Error ? err.message : String(err));
+  }
+}
+
+export type ReplyResult = Uint8Array | "timeout" | "closed" | "stopped";
+
+const LF = 0x0a;
+
+/** One TCP connection that collects what the server sends and cuts it into replies. */
+export class TcpLink {
+  private buf = new Uint8Array(64 * 1024);
+  private len = 0;
+  private out: Uint8Array[] = [];
+  private wake: (() => void) | null = null;
+  private socket: Socket<TcpLink> | null = null;
+  closed = false;
+
+  private constructor(readonly endpoint: Endpoint) {}
+
+  /** Connect to the first endpoint that answers within timeoutMs each. */
+  static async connect(endpoints: Endpoint[], timeoutMs: number): Promise<TcpLink> {
+    let last: unknown = null;
+    for (const ep of endpoints) {
+      try {
+        return await TcpLink.connectOne(ep, timeoutMs);
+      } catch (err) {
+        last = err;
+      }
+    }
+    const where = formatHostPort(endpoints[0]!.address, endpoints[0]!.port);
+    throw new ProbeConnectError(`cannot connect to ${where}: ${last instanceof ProbeConnectError ? last.message : errorText(last)}`);
+  }
+
+  private static async connectOne(ep: Endpoint, timeoutMs: number): Promise<TcpLink> {
+    const link = new TcpLink(ep);
+    let abandoned = false;
+    const attempt = Bun.connect<TcpLink>({
+      hostname: ep.address,
+      port: ep.port,
+      data: link,
+      allowHalfOpen: true,
+      socket: {
+        data: (s, chunk) => s.data.received(chunk),
+        drain: (s) => s.data.flush(),
+        end: (s) => s.data.gone(),
+        close: (s) => s.data.gone(),
+        error: (s) => s.data.gone(),
+        connectError: () => {},
+      },
+    });
+    let timer: Timer | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        abandoned = true;
+        reject(new ProbeConnectError(`no connection within ${timeoutMs} ms`));
+      }, timeoutMs);
+    });
+    attempt.then(
+      (s) => abandoned && s.terminate(),
+      () => {},
+    );
+    try {
+      const socket = await Promise.race([attempt, timeout]);
+      socket.setNoDelay(true);
+      link.socket = socket;
+      return link;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  write(data: Uint8Array): void {
+    if (this.closed || this.socket === null) return;
+    if (this.out.length > 0) {
+      this.out.push(data);
+      return;
+    }
+    const n = this.socket.write(data);
+    if (n >= 0 && n < data.length) this.out.push(data.subarray(n));
+  }
+
+  /**
+   * The next reply: the bytes up to and including the first LF, or the first
+   * `max` bytes when no LF comes before them. Waits until `deadline`
+   * (performance.now() ms) or until `stop` is triggered.
+   */
+  async reply(max: number, deadline: number, stop: Stopper): Promise<ReplyResult> {
+    const off = stop.on(() => this.wake?.());
+    try {
+      for (;;) {
+        const r = this.take(max);
+        if (r !== null) return r;
+        if (this.closed) return "closed";
+        if (stop.stopped) return "stopped";
+        const left = deadline - performance.now();
+        if (left <= 0) return "timeout";
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, left);
+          this.wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+        this.wake = null;
+      }
+    } finally {
+      off();
+    }
+  }
+
+  close(): void {
+    this.closed = true;
+    this.socket?.terminate();
+    this.socket = null;
+  }
+
+  private take(max: number): Uint8Array | null {
+    const limit = Math.min(this.len, max);
+    const at = this.buf.subarray(0, limit).indexOf(LF);
+    const n = at >= 0 ? at + 1 : this.len >= max ? max : 0;
+    if (n === 0) return null;
+    const reply = this.buf.slice(0, n);
+    this.buf.copyWithin(0, n, this.len);
+    this.len -= n;
+    return reply;
+  }
+
+  private received(chunk: Uint8Array): void {
+    if (this.len + chunk.length > this.buf.length) {
+      const bigger = new Uint8Array(Math.max(this.buf.length * 2, this.len + chunk.length));
+      bigger.set(this.buf.subarray(0, this.len));
+      this.buf = bigger;
+    }
+    this.buf.set(chunk, this.len);
+    this.len += chunk.length;
+    this.wake?.();
+  }
+
+  private flush(): void {
+    const socket = this.socket;
+    if (socket === null) return;
+    while (this.out.length > 0) {
+      const head = this.out[0]!;
+      const n = socket.write(head);
+      if (n < 0) return;
+      if (n < head.length) {
+        this.out[0] = head.subarray(n);
+        return;
+      }
+      this.out.shift();
+    }
+  }
+
+  private gone(): void {
+    this.closed = true;
+    this.wake?.();
+  }
+}
+
+export type UdpClient = udp.ConnectedSocket<"uint8array">;
+
+export interface UdpEvents {
+  datagram(data: Uint8Array): void;
+  error(err: unknown): void;
+  drain?(): void;
+}
+
+/** A UDP socket connected to the endpoint: replies from anyone else never reach it. */
+export async function openUdp(ep: Endpoint, events: UdpEvents): Promise<UdpClient> {
+  try {
+    return await Bun.udpSocket({
+      hostname: ep.family === 6 ? "::" : "0.0.0.0",
+      port: 0,
+      binaryType: "uint8array",
+      connect: { hostname: ep.address, port: ep.port },
+      socket: {
+        data: (_s, data) => events.datagram(data),
+        drain: () => events.drain?.(),
+        // Bun calls error(err) with `this` = the socket, not (socket, err) as
+        // typed (field notes): take whichever argument is the error.
+        error: function (...args: unknown[]) {
+          events.error(args.find((a) => a instanceof Error) ?? args[0]);
+        } as unknown as (s: UdpClient, e: Error) => void,
+      },
+    });
+  } catch (err) {
+    throw new ProbeConnectError(`cannot open a UDP socket to ${formatHostPort(ep.address, ep.port)}: ${errorText(err)}`);
+  }
+}
