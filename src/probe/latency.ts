@@ -85,6 +85,7 @@ export class LatencyHistogram {
   percentile(p: number): number {
     if (this.count === 0) return 0;
     const rank = Math.max(1, Math.ceil((p / 100) * this.count));
+    if (rank >= this.count) return this.max; // the top rank is known exactly
     let seen = 0;
     const counts = this.counts;
     for (let i = 0; i < counts.length; i++) {
