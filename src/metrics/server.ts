@@ -47,6 +47,9 @@ export function startMetrics(addr: HostPort, stats: StatsView, log: Logger): Met
       port: addr.port,
       idleTimeout: IDLE_TIMEOUT_S,
       development: false,
+      // Explicit: with development: false Bun 1.4.5 binds with SO_REUSEPORT
+      // unless told otherwise, and a second daemon would silently share the port.
+      reusePort: false,
       fetch(req) {
         const path = pathOf(req.url);
         if (path !== "/metrics") return new Response("not found\n", { status: 404, headers: { "content-type": "text/plain" } });

@@ -220,6 +220,17 @@ describe("--metrics at startup", () => {
     }
   });
 
+  test("a second daemon on the same metrics port fails instead of sharing it (no SO_REUSEPORT)", async () => {
+    const first = await withMetrics([]);
+    try {
+      const second = await startDaemon(["--port", "0", "--metrics", `127.0.0.1:${first.port}`], { noWait: true });
+      expect(await second.exited).toBe(1);
+      expect(second.stderr()).toContain(`ERROR cannot serve metrics on 127.0.0.1:${first.port}: address already in use (EADDRINUSE)\n`);
+    } finally {
+      expect(await first.d.stop()).toBe(0);
+    }
+  });
+
   test("an address this host does not have: exit 1", async () => {
     const d = await startDaemon(["--port", "0", "--metrics", "192.0.2.1:9712"], { noWait: true });
     expect(await d.exited).toBe(1);
