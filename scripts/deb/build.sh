@@ -101,7 +101,7 @@ dpkg-deb -x "$deb" "$work/root"
 out_sum=$(sha256sum <"$work/root/usr/bin/epoll-echo" | cut -d' ' -f1)
 [[ $out_sum == "$in_sum" ]] || die "packaged /usr/bin/epoll-echo differs from the input binary (stripped?)"
 got=$("$work/root/usr/bin/epoll-echo" --version 2>&1 || true)
-[[ $got == "epoll-echo $version" ]] || die "packaged binary --version printed '$got' (a stripped Bun binary prints Bun's help)"
+[[ $got == "epoll-echo $version" ]] || die "packaged binary --version printed '$got' (a stripped Bun binary is the bare runtime: it prints Bun's own version, 1.x)"
 
 size=$(stat -c %s "dist/epoll-echo_${version}_${arch}.deb")
 log "ok: dist/epoll-echo_${version}_${arch}.deb ($((size / 1024 / 1024)) MiB), dist/epoll-echo_${arch}.deb, ./epoll-echo_${arch}.deb"
