@@ -2,7 +2,8 @@
 # Build the Debian package of epoll-echo in one command (`bun run deb`).
 #
 #   1. installs missing build tools (debhelper, dpkg-dev, lintian) with apt-get
-#   2. checks that debian/changelog's version equals package.json's
+#   2. checks that debian/changelog's version (and the man page's .TH line)
+#      equal package.json's
 #   3. runs `bun run build` when ./epoll-echo is missing or older than its sources
 #   4. runs dpkg-buildpackage -b -us -uc on a copy of debian/ and the binary in
 #      a temporary directory (dpkg-buildpackage writes into the parent
@@ -46,6 +47,8 @@ if [[ $deb_version != "$version" ]]; then
   Add a changelog entry first, e.g.:  dch -v $version 'New upstream release.'  (package devscripts)
   or copy the top entry of debian/changelog and change its version and date (date -R)."
 fi
+grep -q "^\.TH EPOLL-ECHO 1 \"[^\"]*\" \"epoll-echo $version\"" debian/epoll-echo.1 \
+  || die "debian/epoll-echo.1: update the .TH line to \"epoll-echo $version\" (and its date)"
 arch=$(dpkg --print-architecture)
 [[ $arch == amd64 ]] || die "this package is Architecture: amd64 (host is $arch)"
 
