@@ -12,6 +12,19 @@ import type { TcpService } from "./tcp-server.ts";
 export const OUTPUT_HIGH_WATER = 1024 * 1024;
 /** ...and read again once it is down to this. */
 export const OUTPUT_LOW_WATER = 256 * 1024;
+/**
+ * Input is framed this many bytes at a time, the queue checked after each: a
+ * read can be 512 KiB, and its replies up to 10x that (2-byte "/" lines each
+ * answered by a 20-byte ERR), so framing a whole read at once could queue
+ * megabytes past the high-water mark. Per slice it is at most ~640 KiB.
+ */
+export const FRAME_SLICE = 16 * 1024;
+/**
+ * Framing one client's input may take this long per turn of the event loop;
+ * the rest waits for the next turn, so a client whose lines are costly (a read
+ * of 512 KiB of 2-byte commands takes ~25 ms) cannot hold up everyone else.
+ */
+export const FRAME_BUDGET_MS = 1;
 
 // One assembler serves every connection: the server is single-threaded and a
 // reply is written (or copied into the queue) before the next read is handled.
@@ -25,6 +38,19 @@ export class TcpConnection implements FrameSink {
   private queue: Uint8Array[] | null = null;
   private queued = 0;
   private paused = false;
+  /**
+   * Input read but not framed yet, oldest first: the rest of a read that
+   * pushed the output over the mark, and whatever Bun still delivers while the
+   * socket is paused (it drains the kernel's receive queue when the peer sends
+   * FIN or RST). Framed once the output drains; dropped if the peer is gone.
+   */
+  private held: Uint8Array[] | null = null;
+  /** The client sent FIN; answer the last line once held input is framed. */
+  private eof = false;
+  /** A continuation of held input is scheduled for the next turn of the loop. */
+  private continuing = false;
+  /** The socket has closed. */
+  private gone = false;
   /** No more input will be framed; close once the queue is empty. */
   private closing = false;
   /** Monotonic seconds of the last byte received (for --idle-timeout). */
@@ -48,9 +74,9 @@ export class TcpConnection implements FrameSink {
     return formatPeer(this.address, this.port);
   }
 
-  /** Bytes owed to this client and not yet accepted by the kernel. */
+  /** Bytes owed to this client and not yet accepted by the kernel (held input counts as owed). */
   get pendingOutput(): number {
-    return this.queued;
+    return this.held === null ? this.queued : this.queued + 1;
   }
 
   onData(chunk: Uint8Array): void {
@@ -58,15 +84,84 @@ export class TcpConnection implements FrameSink {
     this.lastActive = this.service.clock.seconds;
     this.service.stats.tcpBytesIn += chunk.length;
     if (this.closing) return;
-    this.chunk = chunk;
-    this.framer.push(chunk, this);
-    this.chunk = null;
-    this.flushReplies();
-    if (this.framer.closed) this.closeWhenFlushed();
+    // Paused (output over the mark) or older input waiting: keep it, unframed, for later.
+    if (this.paused || this.held !== null) (this.held ??= []).push(chunk);
+    else this.frame(chunk, performance.now());
   }
 
   /** The client sent FIN: answer an unterminated last line, deliver all, close. */
   onEnd(): void {
+    this.eof = true;
+    this.finishIfDone();
+  }
+
+  /**
+   * Frame a chunk slice by slice. Stops, holding the rest, when the output
+   * passes the mark (the drain picks it up) or when this turn's time budget is
+   * spent (picked up on the next turn, after other sockets had theirs).
+   * Returns false if it stopped early.
+   */
+  private frame(chunk: Uint8Array, turnStart: number): boolean {
+    for (let i = 0; i < chunk.length; ) {
+      const end = Math.min(i + FRAME_SLICE, chunk.length);
+      const part = i === 0 && end === chunk.length ? chunk : chunk.subarray(i, end);
+      this.chunk = part;
+      this.framer.push(part, this);
+      this.chunk = null;
+      this.flushReplies();
+      i = end;
+      if (this.framer.closed) {
+        this.held = null;
+        this.closeWhenFlushed();
+        return false;
+      }
+      if (i < chunk.length && (this.queued > OUTPUT_HIGH_WATER || performance.now() - turnStart > FRAME_BUDGET_MS)) {
+        (this.held ??= []).unshift(chunk.subarray(i));
+        if (this.queued <= OUTPUT_HIGH_WATER) this.yieldTurn();
+        return false;
+      }
+    }
+    return true;
+  }
+
+  /** Out of time with input left: stop reading and go on at the next turn of the loop. */
+  private yieldTurn(): void {
+    if (!this.paused) {
+      this.paused = true;
+      this.socket.pause();
+    }
+    if (this.continuing) return;
+    this.continuing = true;
+    setImmediate(() => {
+      this.continuing = false;
+      this.continueHeld();
+    });
+  }
+
+  /** Frame held input while the output stays under the mark; read again once all is framed. */
+  private continueHeld(): void {
+    if (this.gone) return;
+    const turnStart = performance.now();
+    while (this.held !== null && !this.closing && this.queued <= OUTPUT_HIGH_WATER) {
+      const next = this.held.shift();
+      if (this.held.length === 0) this.held = null;
+      if (next === undefined || !this.frame(next, turnStart)) break;
+      if (this.held !== null && performance.now() - turnStart > FRAME_BUDGET_MS) {
+        this.yieldTurn();
+        break;
+      }
+    }
+    if (this.paused && this.held === null && this.queued <= OUTPUT_HIGH_WATER) {
+      this.paused = false;
+      this.socket.resume();
+    }
+    this.finishIfDone();
+    if (this.queued === 0 && this.closing) this.socket.end();
+  }
+
+  /** After FIN and once nothing is held: answer an unterminated last line, then close. */
+  private finishIfDone(): void {
+    if (!this.eof || this.held !== null) return;
     if (!this.closing) {
       this.framer.finish(this);
       this.flushReplies();
@@ -87,11 +182,8 @@ export class TcpConnection implements FrameSink {
       }
       queue.shift();
     }
-    if (this.paused && this.queued <= OUTPUT_LOW_WATER) {
-      this.paused = false;
-      this.socket.resume();
-    }
-    if (this.queued === 0 && this.closing) this.socket.end();
+    if (this.paused && this.queued <= OUTPUT_LOW_WATER) this.continueHeld();
+    else if (this.queued === 0 && this.closing) this.socket.end();
   }
 
   /** Called once by the close handler: release the queue's accounting. */
@@ -99,6 +191,8 @@ export class TcpConnection implements FrameSink {
     this.service.stats.tcpPendingOutput -= this.queued;
     this.queued = 0;
     this.queue = null;
+    this.held = null;
+    this.gone = true;
   }
 
   /** Stop framing input; the socket closes as soon as all owed output is out. */
