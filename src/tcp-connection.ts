@@ -53,7 +53,11 @@ export class TcpConnection implements FrameSink {
   private gone = false;
   /** No more input will be framed; close once the queue is empty. */
   private closing = false;
-  /** Monotonic seconds of the last byte received (for --idle-timeout). */
+  /**
+   * Monotonic seconds of the last completed line (for --idle-timeout). Bytes
+   * of an unfinished line do not count, or a client trickling one byte every
+   * few seconds (slowloris) would never time out.
+   */
   lastActive: number;
   /** Reads so far, so a stop can tell when a client has gone quiet. */
   reads = 0;
@@ -81,7 +85,6 @@ export class TcpConnection implements FrameSink {
 
   onData(chunk: Uint8Array): void {
     this.reads++;
-    this.lastActive = this.service.clock.seconds;
     this.service.stats.tcpBytesIn += chunk.length;
     if (this.closing) return;
     // Paused (output over the mark) or older input waiting: keep it, unframed, for later.
@@ -233,6 +236,8 @@ export class TcpConnection implements FrameSink {
   private flushReplies(): void {
     const out = assembler.take();
     if (out === null) return;
+    // Every completed line (echo, command or overlong) has a reply: that is activity.
+    this.lastActive = this.service.clock.seconds;
     if (this.queued === 0) {
       const n = this.socket.write(out);
       if (n < 0) return; // closed under us; the close handler cleans up
