@@ -103,12 +103,20 @@ export function bindUdp(port: number, handlers: UdpHandlers, log: Logger): Promi
 
 /** Take over a listening TCP socket passed by systemd. */
 export function adoptTcp<D>(fd: number, handlers: TcpHandlers<D>): TCPSocketListener<D> {
-  return (Bun.listen as unknown as ListenOnFd)<D>({ fd, allowHalfOpen: true, socket: handlers });
+  try {
+    return (Bun.listen as unknown as ListenOnFd)<D>({ fd, allowHalfOpen: true, socket: handlers });
+  } catch (err) {
+    throw new BindError(`cannot adopt the TCP socket passed as fd ${fd}: ${reason(err)}`);
+  }
 }
 
 /** Take over a bound UDP socket passed by systemd. */
-export function adoptUdp(fd: number, handlers: UdpHandlers): Promise<udp.Socket<"uint8array">> {
-  return (Bun.udpSocket as unknown as UdpOnFd)({ fd, binaryType: "uint8array", socket: handlers });
+export async function adoptUdp(fd: number, handlers: UdpHandlers): Promise<udp.Socket<"uint8array">> {
+  try {
+    return await (Bun.udpSocket as unknown as UdpOnFd)({ fd, binaryType: "uint8array", socket: handlers });
+  } catch (err) {
+    throw new BindError(`cannot adopt the UDP socket passed as fd ${fd}: ${reason(err)}`);
+  }
 }
 
 /** The port a descriptor is bound to (adopted listeners report none themselves). */

@@ -62,9 +62,11 @@ async function start(config: Config, log: Logger): Promise<Server> {
       });
     }
     const effective = { ...config, maxTcp: budget?.maxTcp ?? config.maxTcp };
+    const activation = takeListenFds(process.env, process.pid, log);
+    const adopted = (proto: "tcp" | "udp", port: number) => ((activation?.sockets[proto].length ?? 0) > 0 ? "adopted" : port);
     log.info(`epoll-echo ${VERSION} starting`, {
-      tcp_port: effective.tcpPort,
-      udp_port: effective.udpPort,
+      tcp_port: adopted("tcp", effective.tcpPort),
+      udp_port: adopted("udp", effective.udpPort),
       max_tcp: effective.maxTcp,
       backlog: effective.backlog,
       max_line: effective.maxLine,
@@ -74,7 +76,6 @@ async function start(config: Config, log: Logger): Promise<Server> {
       shutdown_token: origin,
       nofile: budget?.soft,
     });
-    const activation = takeListenFds(process.env, process.pid, log);
     const notifier = Notifier.fromEnv(process.env, process.pid, log);
     const server = await startServer(effective, {
       log,
