@@ -4,10 +4,35 @@
 // a headroom for listeners, the rejected-busy socket of the moment, logs and
 // runtime internals fits under it: the "server busy" rejection then always
 // comes before the kernel runs out of descriptors.
+import { readdirSync } from "node:fs";
 import * as libc from "./sys/libc.ts";
 
-/** Descriptors kept free for everything that is not a client connection. */
+/** Descriptors kept free for everything that is not a client connection (at most). */
 export const FD_HEADROOM = 64;
+/**
+ * Descriptors kept free on top of those already open at start: listeners and
+ * UDP sockets (two each when the kernel forces v6-only), the rejected-busy
+ * socket of the moment, a metrics listener and scrape, runtime internals.
+ */
+export const FD_SPARE = 32;
+
+/**
+ * The headroom to keep: what is open now plus FD_SPARE, capped at
+ * FD_HEADROOM. With a small limit (ulimit -n 64) a fixed 64 would leave room
+ * for a single client; at start the process holds only ~8 descriptors.
+ */
+export function headroomFor(openNow: number | null): number {
+  return openNow === null ? FD_HEADROOM : Math.min(FD_HEADROOM, openNow + FD_SPARE);
+}
+
+/** Descriptors open in this process now, or null where /proc is not mounted. */
+function openDescriptors(): number | null {
+  try {
+    return readdirSync("/proc/self/fd").length - 1; // minus the one readdir itself holds
+  } catch {
+    return null;
+  }
+}
 
 export interface FdPlan {
   /** Soft limit to set (unchanged if no raise is needed or possible). */
@@ -33,10 +58,11 @@ export interface FdBudget extends FdPlan {
 export function applyFdBudget(maxTcp: number): FdBudget | null {
   const before = libc.getrlimit(libc.RLIMIT_NOFILE);
   if (typeof before === "number") return null;
-  const plan = planFdBudget(before, maxTcp);
+  const headroom = headroomFor(openDescriptors());
+  const plan = planFdBudget(before, maxTcp, headroom);
   if (plan.soft !== before.soft && libc.setrlimit(libc.RLIMIT_NOFILE, { soft: plan.soft, hard: before.hard }) < 0) {
     // Could not raise it: plan within the soft limit we have.
-    return { ...planFdBudget({ soft: before.soft, hard: before.soft }, maxTcp), before };
+    return { ...planFdBudget({ soft: before.soft, hard: before.soft }, maxTcp, headroom), before };
   }
   return { ...plan, before };
 }
