@@ -59,6 +59,8 @@ export class TcpConnection implements FrameSink {
    * few seconds (slowloris) would never time out.
    */
   lastActive: number;
+  /** Refused /shutdown attempts so far (the server closes the connection after a few). */
+  shutdownRefusals = 0;
   /** Reads so far, so a stop can tell when a client has gone quiet. */
   reads = 0;
 
@@ -113,7 +115,7 @@ export class TcpConnection implements FrameSink {
       this.chunk = null;
       this.flushReplies();
       i = end;
-      if (this.framer.closed) {
+      if (this.framer.closed || this.closing) {
         this.held = null;
         this.closeWhenFlushed();
         return false;
@@ -198,6 +200,14 @@ export class TcpConnection implements FrameSink {
     this.gone = true;
   }
 
+  /**
+   * From inside the framing of a read: answer nothing after the current line,
+   * and close once the replies so far are out (frame() closes after flushing).
+   */
+  closeAfterReplies(): void {
+    this.closing = true;
+  }
+
   /** Stop framing input; the socket closes as soon as all owed output is out. */
   closeWhenFlushed(): void {
     this.closing = true;
@@ -212,6 +222,7 @@ export class TcpConnection implements FrameSink {
   // FrameSink: called by the framer while it walks a chunk.
 
   echo(buf: Uint8Array, start: number, end: number): void {
+    if (this.closing) return;
     this.service.stats.tcpLines++;
     if (buf === this.chunk) assembler.appendRun(buf, start, end);
     else assembler.appendCopy(buf, start, end);
@@ -219,10 +230,12 @@ export class TcpConnection implements FrameSink {
   }
 
   command(buf: Uint8Array, start: number, end: number): void {
+    if (this.closing) return;
     assembler.appendCopy(this.service.runCommand(this, buf, start, end));
   }
 
   overflow(fatal: boolean): void {
+    if (this.closing) return;
     this.service.stats.tcpOverflows++;
     assembler.appendCopy(REPLY.tooLong);
     if (this.service.log.debugOn) {

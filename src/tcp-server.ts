@@ -9,6 +9,9 @@ import type { Stats } from "./stats.ts";
 import type { CoarseClock } from "./clock.ts";
 import type { CommandRunner } from "./command-runner.ts";
 
+/** Refused /shutdown attempts after which a connection is closed (its last reply delivered). */
+export const MAX_SHUTDOWN_REFUSALS = 5;
+
 export interface TcpServiceOptions {
   maxTcp: number;
   maxLine: number;
@@ -54,6 +57,14 @@ export class TcpService {
   runCommand(conn: TcpConnection, buf: Uint8Array, start: number, end: number): Uint8Array {
     const outcome = this.opts.commands.run("tcp", conn.loopback, buf, start, end, { conn: conn.id, peer: conn.peer });
     if (outcome.shutdown) this.opts.onShutdownRequest(conn);
+    else if (outcome.rejected && ++conn.shutdownRefusals >= MAX_SHUTDOWN_REFUSALS) {
+      this.opts.commands.warnRefusal("closing the connection after repeated /shutdown refusals", {
+        conn: conn.id,
+        peer: conn.peer,
+        refused: conn.shutdownRefusals,
+      });
+      conn.closeAfterReplies();
+    }
     return outcome.reply;
   }
 
