@@ -2,13 +2,13 @@
 // never touches sockets or the process, so tests call it with plain arrays.
 //
 // citty 0.2.2 parses with strict: false (unknown flags pass silently, `-vv`
-// collapses to one boolean), so argv goes through util.parseArgs in strict mode
+// collapses to one boolean), so argv goes through our strict parseArgv (argv.ts)
 // and citty only describes the command for renderUsage().
-import { parseArgs } from "node:util";
-import { isIPv4, isIPv6 } from "node:net";
-import { defineCommand, renderUsage, type ArgsDef } from "citty";
+import { parseArgv, UsageError, type OptionDefs } from "./argv.ts";
+import type { ArgsDef } from "citty";
+import { isIPv4, isIPv6 } from "./ip-literal.ts";
 import { DEFAULTS, MAX_UDP_PAYLOAD, type Config, type HostPort, type LogFormat, type Verbosity } from "./config.ts";
-import { probeCommand } from "./probe/args.ts";
+import type { probeCommand } from "./probe/args.ts";
 import pkg from "../package.json" with { type: "json" };
 
 export const VERSION: string = pkg.version;
@@ -19,8 +19,7 @@ export type CliResult =
   | { kind: "version" }
   | { kind: "error"; message: string };
 
-/** Thrown for a bad flag; caught by parseCli and turned into { kind: "error" }. */
-export class UsageError extends Error {}
+export { UsageError };
 
 const ARGS = {
   port: { type: "string", valueHint: "N", description: "TCP and UDP port; 0 lets the kernel pick", default: String(DEFAULTS.tcpPort) },
@@ -42,14 +41,22 @@ const ARGS = {
   version: { type: "boolean", description: "show the version" },
 } as const satisfies ArgsDef;
 
-const command = defineCommand({
-  meta: { name: "epoll-echo", version: VERSION, description: "TCP and UDP line echo daemon" },
-  args: ARGS,
-  subCommands: { probe: probeCommand },
-});
+// citty and the probe's definitions are loaded only to render help: importing
+// them at start costs the daemon's startup time for nothing.
+async function helpRenderer() {
+  const { defineCommand, renderUsage } = await import("citty");
+  const { probeCommand } = await import("./probe/args.ts");
+  const command = defineCommand({
+    meta: { name: "epoll-echo", version: VERSION, description: "TCP and UDP line echo daemon" },
+    args: ARGS,
+    subCommands: { probe: probeCommand },
+  });
+  return { command, renderUsage };
+}
 
 /** Usage text with every flag and its default, without colour codes. */
 export async function usage(): Promise<string> {
+  const { command, renderUsage } = await helpRenderer();
   const text = await renderUsage(command);
   // citty writes "USAGE epoll-echo [OPTIONS] probe" as if the subcommand were
   // required; the server is the default command.
@@ -61,7 +68,8 @@ export async function usage(): Promise<string> {
 
 /** Usage text of a subcommand, rendered by citty under the main command. */
 export async function subcommandUsage(sub: typeof probeCommand): Promise<string> {
-  return stripAnsi(await renderUsage(sub, command as typeof probeCommand));
+  const { command, renderUsage } = await helpRenderer();
+  return stripAnsi(await renderUsage(sub, command as unknown as typeof sub));
 }
 
 function stripAnsi(text: string): string {
@@ -70,12 +78,7 @@ function stripAnsi(text: string): string {
 
 type Parsed = ReturnType<typeof parseStrict>;
 
-function parseStrict(argv: string[]) {
-  return parseArgs({
-    args: argv,
-    strict: true,
-    allowPositionals: false,
-    options: {
+const OPTIONS = {
       port: { type: "string" },
       "tcp-port": { type: "string" },
       "udp-port": { type: "string" },
@@ -93,21 +96,17 @@ function parseStrict(argv: string[]) {
       quiet: { type: "boolean", short: "q" },
       help: { type: "boolean", short: "h" },
       version: { type: "boolean" },
-    },
-  });
+} as const satisfies OptionDefs;
+
+function parseStrict(argv: string[]) {
+  return parseArgv(argv, OPTIONS, false);
 }
 
 export function parseCli(argv: string[]): CliResult {
-  let parsed: Parsed;
   try {
-    parsed = parseStrict(argv);
-  } catch (err) {
-    return { kind: "error", message: describeParseError(err, argv) };
-  }
-  const v = parsed.values;
-  if (v.help) return { kind: "help" };
-  if (v.version) return { kind: "version" };
-  try {
+    const v = parseStrict(argv).values;
+    if (v.help) return { kind: "help" };
+    if (v.version) return { kind: "version" };
     return { kind: "run", config: toConfig(v) };
   } catch (err) {
     if (err instanceof UsageError) return { kind: "error", message: err.message };
@@ -205,26 +204,3 @@ function logFormat(raw: string | undefined): LogFormat {
   throw new UsageError(`--log-format: expected "text" or "json", got ${JSON.stringify(raw)}`);
 }
 
-/** One line naming the flag, from util.parseArgs' multi-line messages. */
-export function describeParseError(err: unknown, argv: string[]): string {
-  const e = err as { code?: string; message?: string };
-  const msg = e.message ?? String(err);
-  const quoted = /'([^']*)'/.exec(msg)?.[1] ?? "";
-  // "-v, --verbose <value>" names the flag twice: prefer the long form.
-  const flag = /--[\w-]+/.exec(quoted)?.[0] ?? quoted.split(" ")[0] ?? quoted;
-  switch (e.code) {
-    case "ERR_PARSE_ARGS_UNKNOWN_OPTION":
-      return `unknown option ${flag}`;
-    case "ERR_PARSE_ARGS_INVALID_OPTION_VALUE": {
-      if (/does not take an argument/.test(msg)) return `${flag}: takes no value`;
-      // "--max-tcp -1": parseArgs sees "-1" as a flag; report it as the bad number it is.
-      const next = argv[argv.indexOf(flag) + 1];
-      if (next !== undefined && /^-[0-9]/.test(next)) return `${flag}: expected a whole number, got ${JSON.stringify(next)}`;
-      return `${flag}: needs a value`;
-    }
-    case "ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL":
-      return `unexpected argument ${quoted} (this command takes only options)`;
-    default:
-      return msg.split("\n")[0] ?? msg;
-  }
-}

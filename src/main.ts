@@ -4,22 +4,26 @@
 import { parseCli, usage, VERSION } from "./cli.ts";
 import { createLogger, type Logger } from "./log.ts";
 import { stderrIsJournal } from "./journal-stream.ts";
-import { loadShutdownToken, TokenError } from "./token.ts";
+import { fdIsTerminal } from "./terminal.ts";
+import { loadShutdownToken } from "./token.ts";
+import { StartupError } from "./startup-error.ts";
 import { applyFdBudget } from "./fd-limit.ts";
 import { startServer, type Server } from "./server.ts";
-import { BindError } from "./bind.ts";
 import { takeListenFds } from "./systemd/socket-activation.ts";
 import { Notifier } from "./systemd/notify.ts";
 import type { Config } from "./config.ts";
-import { runProbe } from "./probe/main.ts";
-import { startMetrics, MetricsError } from "./metrics/server.ts";
 
 const EXIT_FAILURE = 1;
 const EXIT_USAGE = 2;
 
 async function main(argv: string[]): Promise<void> {
   // The server is the default command; `probe` as the first word is the client.
-  if (argv[0] === "probe") process.exit(await runProbe(argv.slice(1)));
+  // The probe client and the metrics listener load only when used: the
+  // server's startup time does not pay for them.
+  if (argv[0] === "probe") {
+    const { runProbe } = await import("./probe/main.ts");
+    process.exit(await runProbe(argv.slice(1)));
+  }
   const cli = parseCli(argv);
   switch (cli.kind) {
     case "help":
@@ -37,7 +41,7 @@ async function main(argv: string[]): Promise<void> {
   const log = createLogger({
     output: journal ? "journal" : config.logFormat,
     verbosity: config.verbosity,
-    colour: !journal && config.logFormat === "text" && process.stderr.isTTY === true,
+    colour: !journal && config.logFormat === "text" && fdIsTerminal(2) && !process.env.NO_COLOR,
   });
   // Handlers go in before the sockets: a signal right after the readiness line
   // must already take the graceful path.
@@ -86,8 +90,9 @@ async function start(config: Config, log: Logger): Promise<Server> {
     activation?.restoreBacklogs();
     if (effective.metrics) {
       if (effective.metrics.port !== 0 && effective.metrics.port === server.tcpPort) {
-        throw new MetricsError(`--metrics: port ${server.tcpPort} is the echo port; give the metrics listener a port of its own`);
+        throw new StartupError(`--metrics: port ${server.tcpPort} is the echo port; give the metrics listener a port of its own`);
       }
+      const { startMetrics } = await import("./metrics/server.ts");
       const metrics = startMetrics(effective.metrics, server.stats, log);
       log.info(`metrics at ${metrics.url}`);
     }
@@ -95,7 +100,7 @@ async function start(config: Config, log: Logger): Promise<Server> {
     void server.stopped.then(() => notifier?.close());
     return server;
   } catch (err) {
-    if (err instanceof TokenError || err instanceof BindError || err instanceof MetricsError) {
+    if (err instanceof StartupError) {
       log.error(err.message);
       process.exit(EXIT_FAILURE);
     }

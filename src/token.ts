@@ -1,5 +1,6 @@
 // Where the /shutdown token comes from: systemd's credential first, then
 // --shutdown-token-file. Never argv, never the environment, never logged.
+import { StartupError } from "./startup-error.ts";
 import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 
@@ -17,7 +18,7 @@ export interface LoadedToken {
   origin: string;
 }
 
-export class TokenError extends Error {}
+export class TokenError extends StartupError {}
 
 /** Read the token; throws TokenError (fail closed) when a named file is unusable. */
 export function loadShutdownToken(src: TokenSource): LoadedToken {

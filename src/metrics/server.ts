@@ -4,6 +4,7 @@
 // They do use descriptors from the fd-limit headroom (FD_HEADROOM = 64): a
 // scraper keeps one keep-alive connection, and idle ones are closed after
 // IDLE_TIMEOUT_S; bind it to loopback or a management network.
+import { StartupError } from "../startup-error.ts";
 import type { Server as HttpServer } from "bun";
 import type { HostPort } from "../config.ts";
 import type { Logger } from "../log.ts";
@@ -11,7 +12,7 @@ import { formatPeer } from "../peer.ts";
 import { CONTENT_TYPE, exposition, type StatsView } from "./exposition.ts";
 import { processStartTime, readProcess } from "./process.ts";
 
-export class MetricsError extends Error {}
+export class MetricsError extends StartupError {}
 
 /** Seconds an idle scrape connection is kept open. */
 export const IDLE_TIMEOUT_S = 10;

@@ -1,7 +1,7 @@
-// `epoll-echo probe` argument parsing: strict util.parseArgs plus validation
+// `epoll-echo probe` argument parsing: strict parseArgv (src/argv.ts) plus validation
 // into ProbeOptions, with the server CLI's helpers and one-line errors. Pure.
-import { parseArgs } from "node:util";
-import { describeParseError, integer, parseHostPort, subcommandUsage, UsageError } from "../cli.ts";
+import { parseArgv, type OptionDefs } from "../argv.ts";
+import { integer, parseHostPort, subcommandUsage, UsageError } from "../cli.ts";
 import { DEFAULT_PORT, MAX_UDP_PAYLOAD } from "../config.ts";
 import { PROBE_DEFAULTS, probeCommand } from "./args.ts";
 import { MIN_SIZE } from "./payload.ts";
@@ -41,12 +41,7 @@ export async function probeUsage(): Promise<string> {
   );
 }
 
-function parseStrict(argv: string[]) {
-  return parseArgs({
-    args: argv,
-    strict: true,
-    allowPositionals: true,
-    options: {
+const OPTIONS = {
       udp: { type: "boolean" },
       count: { type: "string" },
       interval: { type: "string" },
@@ -59,21 +54,18 @@ function parseStrict(argv: string[]) {
       duration: { type: "string" },
       command: { type: "string" },
       help: { type: "boolean", short: "h" },
-    },
-  });
+} as const satisfies OptionDefs;
+
+function parseStrict(argv: string[]) {
+  return parseArgv(argv, OPTIONS, true);
 }
 
 type Values = ReturnType<typeof parseStrict>["values"];
 
 export function parseProbeCli(argv: string[]): ProbeCliResult {
-  let parsed: ReturnType<typeof parseStrict>;
   try {
-    parsed = parseStrict(argv);
-  } catch (err) {
-    return { kind: "error", message: describeParseError(err, argv) };
-  }
-  if (parsed.values.help) return { kind: "help" };
-  try {
+    const parsed = parseStrict(argv);
+    if (parsed.values.help) return { kind: "help" };
     return { kind: "run", options: toOptions(parsed.values, parsed.positionals) };
   } catch (err) {
     if (err instanceof UsageError) return { kind: "error", message: err.message };

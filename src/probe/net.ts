@@ -1,8 +1,7 @@
 // The probe's sockets: name resolution, a TCP link that hands back one reply
 // at a time (ping and command modes), and a connected UDP socket. Bytes only:
 // nothing here decodes what the server sends.
-import { isIP } from "node:net";
-import { lookup } from "node:dns/promises";
+import { isIPv4, isIPv6 } from "../ip-literal.ts";
 import type { Socket } from "bun";
 import type { udp } from "bun";
 import type { Stopper } from "./stopper.ts";
@@ -23,9 +22,12 @@ export function formatHostPort(host: string, port: number): string {
 
 /** Every address of host (a literal resolves to itself). */
 export async function resolve(host: string, port: number): Promise<Endpoint[]> {
-  const literal = isIP(host);
-  if (literal !== 0) return [{ address: host, family: literal as 4 | 6, port }];
+  if (isIPv4(host)) return [{ address: host, family: 4, port }];
+  if (isIPv6(host)) return [{ address: host, family: 6, port }];
   try {
+    // Loaded here, not at the top: the bundle is one file, and a static import
+    // of a Node built-in would be evaluated at every start of the server too.
+    const { lookup } = await import("node:dns/promises");
     const found = await lookup(host, { all: true });
     if (found.length === 0) throw Object.assign(new Error("no addresses"), { code: "ENOTFOUND" });
     return found.map((a) => ({ address: a.address, family: a.family === 6 ? 6 : 4, port }));

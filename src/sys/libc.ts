@@ -4,7 +4,7 @@
 // failure as a negative errno, never by throwing.
 import { dlopen, FFIType, ptr, read } from "bun:ffi";
 
-const lib = dlopen("libc.so.6", {
+const SIGNATURES = {
   listen: { args: [FFIType.i32, FFIType.i32], returns: FFIType.i32 },
   getsockopt: {
     args: [FFIType.i32, FFIType.i32, FFIType.i32, FFIType.ptr, FFIType.ptr],
@@ -20,9 +20,19 @@ const lib = dlopen("libc.so.6", {
   },
   close: { args: [FFIType.i32], returns: FFIType.i32 },
   __errno_location: { args: [], returns: FFIType.ptr },
-});
+} as const;
 
-const { symbols } = lib;
+type Symbols = ReturnType<typeof dlopen<typeof SIGNATURES>>["symbols"];
+type Name = keyof typeof SIGNATURES;
+
+// Each symbol is bound on its first call: dlopen compiles a trampoline per
+// symbol, and binding all of them up front costs every start a millisecond.
+const bound: { -readonly [K in Name]?: Symbols[K] } = {};
+const symbols = new Proxy(bound, {
+  get(_, name: Name) {
+    return (bound[name] ??= dlopen("libc.so.6", { [name]: SIGNATURES[name] } as Pick<typeof SIGNATURES, typeof name>).symbols[name] as never);
+  },
+}) as Symbols;
 
 export const AF_UNIX = 1;
 export const AF_INET = 2;

@@ -1,0 +1,53 @@
+import { describe, expect, test } from "bun:test";
+import { parseArgv } from "../../src/argv.ts";
+
+const OPTIONS = {
+  port: { type: "string" },
+  verbose: { type: "boolean", short: "v", multiple: true },
+  quiet: { type: "boolean", short: "q" },
+  tag: { type: "string", multiple: true },
+} as const;
+
+const parse = (argv: string[], positionals = false) => parseArgv(argv, OPTIONS, positionals);
+const fails = (argv: string[], positionals = false) => {
+  try {
+    parse(argv, positionals);
+  } catch (err) {
+    return (err as Error).message;
+  }
+  throw new Error(`no error for ${argv.join(" ")}`);
+};
+
+describe("parseArgv", () => {
+  test("long options with a separate value or '='", () => {
+    expect(parse(["--port", "7"]).values).toEqual({ port: "7" });
+    expect(parse(["--port=7"]).values).toEqual({ port: "7" });
+    expect(parse(["--port="]).values).toEqual({ port: "" });
+    expect(parse(["--port=-3"]).values).toEqual({ port: "-3" });
+    expect(parse(["--port", "1", "--port", "2"]).values).toEqual({ port: "2" });
+  });
+
+  test("short booleans, grouped and repeated; repeatable options collect", () => {
+    expect(parse(["-vv"]).values).toEqual({ verbose: [true, true] });
+    expect(parse(["-v", "--verbose", "-qv"]).values).toEqual({ verbose: [true, true, true], quiet: true });
+    expect(parse(["--tag", "a", "--tag=b"]).values).toEqual({ tag: ["a", "b"] });
+  });
+
+  test("positionals, when allowed, and '--'", () => {
+    expect(parse(["host", "--quiet", "--", "--port"], true)).toEqual({ values: { quiet: true }, positionals: ["host", "--port"] });
+    expect(parse(["-"], true).positionals).toEqual(["-"]);
+  });
+
+  test("one-line errors naming the flag", () => {
+    expect(fails(["--bogus"])).toBe("unknown option --bogus");
+    expect(fails(["--bogus=1"])).toBe("unknown option --bogus");
+    expect(fails(["-x"])).toBe("unknown option -x");
+    expect(fails(["-vx"])).toBe("unknown option -x");
+    expect(fails(["--port"])).toBe("--port: needs a value");
+    expect(fails(["--port", "--quiet"])).toBe("--port: needs a value");
+    expect(fails(["--port", "-5"])).toBe('--port: expected a whole number, got "-5"');
+    expect(fails(["--quiet=yes"])).toBe("--quiet: takes no value");
+    expect(fails(["serve"])).toBe("unexpected argument serve (this command takes only options)");
+    expect(fails(["--constructor"])).toBe("unknown option --constructor");
+  });
+});
