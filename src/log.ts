@@ -2,7 +2,8 @@
 // stderr (consola's default sends info to stdout and throttles repeats).
 // Formats: text (time, level, message, key=value fields), JSON lines, or the
 // journal's "<N>" priority prefix without our own timestamp.
-import { writeSync } from "node:fs";
+import * as libc from "./sys/libc.ts";
+import { nodeFs } from "./sys/node-fs.ts";
 import { createConsola, type LogObject } from "consola/core";
 import type { LogFormat, Verbosity } from "./config.ts";
 
@@ -84,11 +85,28 @@ function fieldText(fields: Fields | undefined): string {
   return out;
 }
 
-/** Synchronous, so lines keep their order and survive process.exit(). */
+const encoder = new TextEncoder();
+
+/**
+ * Synchronous, so lines keep their order and survive process.exit(): write(2)
+ * through libc (node:fs would cost every start its load time). A stderr pipe
+ * left non-blocking by someone else can answer EAGAIN; node:fs's writeSync
+ * waits that out, so the rest goes through it then.
+ */
 function writeStderr(line: string): void {
-  try {
-    writeSync(2, line);
-  } catch {
-    // stderr closed: nothing useful left to do with a log line.
+  let bytes = encoder.encode(line);
+  while (bytes.length > 0) {
+    const n = libc.write(2, bytes);
+    if (n === -libc.EAGAIN) {
+      try {
+        nodeFs().writeSync(2, bytes);
+      } catch {
+        // stderr gone: nothing useful left to do with a log line.
+      }
+      return;
+    }
+    if (n === -libc.EINTR) continue;
+    if (n < 0) return; // stderr closed or broken
+    bytes = bytes.subarray(n);
   }
 }

@@ -1,8 +1,7 @@
 // Where the /shutdown token comes from: systemd's credential first, then
 // --shutdown-token-file. Never argv, never the environment, never logged.
 import { StartupError } from "./startup-error.ts";
-import { readFileSync, statSync } from "node:fs";
-import { join } from "node:path";
+import { nodeFs } from "./sys/node-fs.ts";
 
 export const CREDENTIAL_NAME = "shutdown.token";
 
@@ -23,7 +22,7 @@ export class TokenError extends StartupError {}
 /** Read the token; throws TokenError (fail closed) when a named file is unusable. */
 export function loadShutdownToken(src: TokenSource): LoadedToken {
   if (src.credentialsDirectory) {
-    const path = join(src.credentialsDirectory, CREDENTIAL_NAME);
+    const path = `${src.credentialsDirectory.replace(/\/+$/, "")}/${CREDENTIAL_NAME}`;
     const data = tryRead(path);
     if (data !== null) return { token: trimmed(data), origin: `credential ${CREDENTIAL_NAME}` };
   }
@@ -31,7 +30,7 @@ export function loadShutdownToken(src: TokenSource): LoadedToken {
   const path = src.tokenFile;
   let mode: number;
   try {
-    const st = statSync(path);
+    const st = nodeFs().statSync(path);
     if (!st.isFile()) throw new TokenError(`--shutdown-token-file ${path}: not a regular file`);
     mode = st.mode;
   } catch (err) {
@@ -49,7 +48,7 @@ export function loadShutdownToken(src: TokenSource): LoadedToken {
 
 function tryRead(path: string, mustExist = false): Uint8Array | null {
   try {
-    return readFileSync(path);
+    return nodeFs().readFileSync(path);
   } catch (err) {
     if (!mustExist && (err as NodeJS.ErrnoException).code === "ENOENT") return null;
     throw new TokenError(`${mustExist ? "--shutdown-token-file " : "credential "}${path}: ${reason(err)}`);

@@ -1,6 +1,6 @@
 // The standard process_* metrics of Prometheus client libraries, read from
 // the runtime and /proc (Linux). Read once per scrape, never on the echo path.
-import { readdirSync, readFileSync } from "node:fs";
+import { nodeFs } from "../sys/node-fs.ts";
 import * as libc from "../sys/libc.ts";
 
 export interface ProcessSnapshot {
@@ -18,7 +18,7 @@ const USER_HZ = 100;
 /** Fields of /proc/self/stat after the command name, numbered from 0 = state (field 3). */
 function statFields(): string[] | null {
   try {
-    const text = readFileSync("/proc/self/stat", "latin1");
+    const text = nodeFs().readFileSync("/proc/self/stat", "latin1");
     return text.slice(text.lastIndexOf(")") + 2).split(" ");
   } catch {
     return null;
@@ -29,7 +29,7 @@ function statFields(): string[] | null {
 export function processStartTime(): number {
   const fields = statFields();
   try {
-    const btime = /^btime (\d+)$/m.exec(readFileSync("/proc/stat", "latin1"));
+    const btime = /^btime (\d+)$/m.exec(nodeFs().readFileSync("/proc/stat", "latin1"));
     const ticks = fields ? Number(fields[19]) : NaN;
     if (btime && Number.isFinite(ticks)) return Number(btime[1]) + ticks / USER_HZ;
   } catch {
@@ -44,7 +44,7 @@ export function readProcess(startTimeSeconds: number): ProcessSnapshot {
   const vsize = fields ? Number(fields[20]) : NaN;
   let openFds: number | null = null;
   try {
-    openFds = readdirSync("/proc/self/fd").length;
+    openFds = nodeFs().readdirSync("/proc/self/fd").length;
   } catch {
     // no /proc: leave the metric out
   }

@@ -1,6 +1,6 @@
 // `epoll-echo probe`: parse, run the chosen mode, print, and return the exit
 // status: 0 all intact, 1 something lost or wrong, 2 usage or connection error.
-import { writeSync } from "node:fs";
+import { nodeFs } from "../sys/node-fs.ts";
 import { parseProbeCli, probeUsage, type ProbeOptions } from "./cli.ts";
 import { formatHostPort, ProbeConnectError, resolve } from "./net.ts";
 import { pingTcp, pingUdp } from "./ping.ts";
@@ -16,7 +16,7 @@ export const EXIT_USAGE = 2;
 /** Synchronous, so output survives process.exit() and keeps its order. */
 function write(fd: 1 | 2, text: string): void {
   try {
-    writeSync(fd, text);
+    nodeFs().writeSync(fd, text);
   } catch {
     // stdout/stderr closed: nothing left to tell.
   }

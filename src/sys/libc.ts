@@ -19,6 +19,8 @@ const SIGNATURES = {
     returns: FFIType.i64,
   },
   close: { args: [FFIType.i32], returns: FFIType.i32 },
+  write: { args: [FFIType.i32, FFIType.ptr, FFIType.u64], returns: FFIType.i64 },
+  isatty: { args: [FFIType.i32], returns: FFIType.i32 },
   __errno_location: { args: [], returns: FFIType.ptr },
 } as const;
 
@@ -49,6 +51,8 @@ export const TCP_INFO = 11;
 export const IPPROTO_IPV6 = 41;
 export const IPV6_V6ONLY = 26;
 export const RLIMIT_NOFILE = 7;
+export const EAGAIN = 11;
+export const EINTR = 4;
 export const MSG_NOSIGNAL = 0x4000;
 
 function errno(): number {
@@ -130,6 +134,15 @@ export function socket(domain: number, type: number, protocol = 0): number {
 export function sendto(fd: number, data: Uint8Array, addr: Uint8Array, flags = MSG_NOSIGNAL): number {
   if (data.length === 0) return result(symbols.sendto(fd, null, 0, flags, ptr(addr), addr.length));
   return result(symbols.sendto(fd, ptr(data), data.length, flags, ptr(addr), addr.length));
+}
+
+/** write(2) once; returns the bytes written or -errno. */
+export function write(fd: number, data: Uint8Array): number {
+  return data.length === 0 ? 0 : result(symbols.write(fd, ptr(data), data.length));
+}
+
+export function isatty(fd: number): boolean {
+  return symbols.isatty(fd) === 1;
 }
 
 export function close(fd: number): number {
