@@ -62,8 +62,9 @@ test(
       expect(r.closed).toBe(CONNS);
       expect(Number(r.bytesTrickled)).toBeGreaterThan(CONNS); // they did keep trickling
       expect(r.bytesReceived).toBe(0); // an unfinished line is never answered
-      // On time: not before the timeout, and within the 1 s sweep plus whole-second rounding (+ noise).
-      expect(Number(r.minCloseAfterS)).toBeGreaterThanOrEqual(IDLE_S - 0.05);
+      // On time: not before the timeout (less the lag of the server's 1 s timer on a busy
+      // machine), and within the 1 s sweep plus whole-second rounding (+ noise).
+      expect(Number(r.minCloseAfterS)).toBeGreaterThanOrEqual(IDLE_S - 0.25);
       expect(Number(r.maxCloseAfterS)).toBeLessThan(IDLE_S + 3.5);
       expect(goodLines).toBeGreaterThan(IDLE_S + 1); // the good client outlived every timeout
     } finally {

@@ -9,7 +9,7 @@
 // clients leave.
 import { expect, test } from "bun:test";
 import { BINARY, startDaemon } from "../support/daemon.ts";
-import { Child, countLines, echoProbe, figures, pick } from "../support/stress.ts";
+import { Child, countLines, echoProbe, eventually, figures, pick } from "../support/stress.ts";
 import { cpuSeconds, fdCount, mib, nofileLimit, ProcSampler, readMem } from "../support/procfs.ts";
 
 const LIMIT = 64;
@@ -59,9 +59,20 @@ test(
       flood.send({ cmd: "release" });
       await flood.waitFor("released", 10_000);
 
-      // Descriptors free again: new clients are accepted and served.
-      let reaccepted = 0;
-      for (let i = 0; i < slots; i++) {
+      // Descriptors free again: new clients are accepted and served (once the
+      // server has seen the old ones go: they reset as their process exits).
+      await echo.exited;
+      const freed = await eventually(async () => {
+        try {
+          await echoProbe(d.tcpPort, "127.0.0.1", 1000);
+          return true;
+        } catch {
+          return false;
+        }
+      }, 10_000, 100);
+      expect(freed).toBe(true);
+      let reaccepted = 1;
+      for (let i = 1; i < slots; i++) {
         await echoProbe(d.tcpPort);
         reaccepted++;
       }

@@ -16,7 +16,9 @@ const PER_PEER = pick(20, 50);
 const WINDOW_S = 5;
 const MAX_DATAGRAM = 2048;
 const CAP = 65536;
-const SPRAY_ADDRESSES = ["127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5", "127.0.0.7"];
+// A /24 of loopback addresses of our own, so a concurrent run cannot collide with these binds.
+const NET = `127.${2 + (process.pid % 250)}.${Math.floor(Math.random() * 250) + 1}`;
+const SPRAY_ADDRESSES = [2, 3, 4, 5, 7].map((h) => `${NET}.${h}`);
 const SPRAY_PER_ADDRESS = 16_000; // 80,000 peers in all
 const SPRAY_FIRST_PORT = 2000; // below the ephemeral range, above the <1024 guard
 
@@ -56,7 +58,7 @@ test(
       const rssBefore = readMem(d.pid).rssKiB;
       const dropsBeforeSpray = udpDrops(d.udpPort);
       const tSpray = performance.now();
-      const spray = new Child("udp-flood.ts", { mode: "spray", port: d.udpPort, addresses: SPRAY_ADDRESSES, firstPort: SPRAY_FIRST_PORT, perAddress: SPRAY_PER_ADDRESS, batch: 500 });
+      const spray = new Child("udp-flood.ts", { mode: "spray", port: d.udpPort, addresses: SPRAY_ADDRESSES, firstPort: SPRAY_FIRST_PORT, perAddress: SPRAY_PER_ADDRESS, batch: 100 });
       children.push(spray);
       const sr = await spray.waitFor("result", 60_000);
       const sprayDrops = udpDrops(d.udpPort) - dropsBeforeSpray;
@@ -66,7 +68,7 @@ test(
       const rssFull = readMem(d.pid).rssKiB;
       // One more, past the cap: answered, not counted.
       const extra = dgram.createSocket("udp4");
-      await new Promise<void>((r) => extra.bind({ address: "127.0.0.6", port: 0 }, () => r()));
+      await new Promise<void>((r) => extra.bind({ address: `${NET}.6`, port: 0 }, () => r()));
       const reply = await new Promise<Buffer>((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error("no reply past the cap")), 3000);
         extra.once("message", (m) => {

@@ -43,7 +43,8 @@ if (existsSync(results)) {
   for (const line of readFileSync(results, "utf8").split("\n")) {
     if (!line) continue;
     const { scenario, profile: _p, ...figures } = JSON.parse(line) as Record<string, unknown>;
-    console.log(`  ${String(scenario).padEnd(36)} ${Object.entries(figures).map(([k, v]) => `${k}=${v}`).join(" ")}`);
+    const shown = Object.entries(figures).map(([k, v]) => `${k}=${typeof v === "number" && !Number.isInteger(v) ? Number(v.toFixed(3)) : v}`);
+    console.log(`  ${String(scenario).padEnd(40)} ${shown.join(" ")}`);
   }
   rmSync(results, { force: true });
 }

@@ -34,6 +34,7 @@ export const SO_REUSEADDR = 2;
 export const SO_SNDBUF = 7;
 export const SO_RCVBUF = 8;
 export const SO_LINGER = 13;
+export const SO_RCVBUFFORCE = 33;
 export const MSG_DONTWAIT = 0x40;
 export const MSG_NOSIGNAL = 0x4000;
 export const SHUT_WR = 1;
@@ -240,7 +241,11 @@ export function sendForgedUdp(srcAddr: string, srcPort: number, dstAddr: string,
  * host (root only): read it with watchUdp() to prove a reply was, or was not, sent.
  */
 export function openUdpSniffer(): number {
-  return socket(AF_INET, SOCK_RAW, IPPROTO_UDP);
+  const fd = socket(AF_INET, SOCK_RAW, IPPROTO_UDP);
+  // Other UDP traffic on the host must not crowd out what the test watches for:
+  // 32 MiB past net.core.rmem_max (root may force it).
+  if (fd >= 0) setsockoptInt(fd, SOL_SOCKET, SO_RCVBUFFORCE, 32 * 1024 * 1024);
+  return fd;
 }
 
 export interface SniffedUdp {

@@ -9,8 +9,9 @@
 //     (paced, retried until answered) so all are fresh in the server's window.
 //   mode "spray": args { port, addresses: ["127.0.0.2", ...], firstPort, perAddress, batch }
 //     one datagram from each (address, port), sockets closed at once, `batch`
-//     at a time with a 2 ms pause (so the server's receive buffer keeps up):
-//     a flood of distinct peers for the peer table.
+//     at a time, each batch sent once the server's socket has taken the last
+//     one in (its receive queue in /proc/net/udp, at most 2 s of waiting):
+//     a flood of distinct peers for the peer table, as fast as it keeps up.
 import { args, emit, nextCommand, Rng } from "./lib.ts";
 import * as raw from "../../support/rawsock.ts";
 import { udpSockets } from "../../support/procfs.ts";
@@ -40,7 +41,10 @@ if (args.mode === "spray") {
       }
       if (raw.sendto(fd, one, "127.0.0.1", args.port) === one.length) sent++;
       raw.close(fd);
-      if (sent % (args.batch ?? 500) === 0) await Bun.sleep(2);
+      if (sent % (args.batch ?? 100) === 0) {
+        const until = performance.now() + 2000;
+        while (udpSockets(args.port).some((r) => r.rxQueue > 16_384) && performance.now() < until) await Bun.sleep(1);
+      }
     }
   }
   emit("result", { sent, bindFailed });
