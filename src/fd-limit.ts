@@ -4,7 +4,6 @@
 // a headroom for listeners, the rejected-busy socket of the moment, logs and
 // runtime internals fits under it: the "server busy" rejection then always
 // comes before the kernel runs out of descriptors.
-import { readdirSync } from "node:fs";
 import * as libc from "./sys/libc.ts";
 
 /** Descriptors kept free for everything that is not a client connection (at most). */
@@ -28,7 +27,10 @@ export function headroomFor(openNow: number | null): number {
 /** Descriptors open in this process now, or null where /proc is not mounted. */
 function openDescriptors(): number | null {
   try {
-    return readdirSync("/proc/self/fd").length - 1; // minus the one readdir itself holds
+    // Bun.Glob rather than node:fs, whose load would cost every start (src/sys/node-fs.ts).
+    let open = 0;
+    for (const _ of new Bun.Glob("*").scanSync({ cwd: "/proc/self/fd", onlyFiles: false })) open++;
+    return open - 1; // minus the one the scan itself holds
   } catch {
     return null;
   }
