@@ -247,18 +247,18 @@ export class TcpConnection implements FrameSink {
   }
 
   private flushReplies(): void {
-    const out = assembler.take();
-    if (out === null) return;
+    if (!assembler.take()) return;
+    const { outBuf, outStart, outEnd } = assembler;
     // Every completed line (echo, command or overlong) has a reply: that is activity.
     this.lastActive = this.service.clock.seconds;
     if (this.queued === 0) {
-      const n = this.socket.write(out);
+      const n = this.socket.write(outBuf, outStart, outEnd - outStart);
       if (n < 0) return; // closed under us; the close handler cleans up
       this.sent(n);
-      if (n === out.length) return;
-      this.enqueue(out.slice(n));
+      if (outStart + n === outEnd) return;
+      this.enqueue(outBuf.slice(outStart + n, outEnd));
     } else {
-      this.enqueue(out.slice());
+      this.enqueue(outBuf.slice(outStart, outEnd));
     }
   }
 
