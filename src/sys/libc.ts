@@ -10,6 +10,7 @@ const SIGNATURES = {
     args: [FFIType.i32, FFIType.i32, FFIType.i32, FFIType.ptr, FFIType.ptr],
     returns: FFIType.i32,
   },
+  setsockopt: { args: [FFIType.i32, FFIType.i32, FFIType.i32, FFIType.ptr, FFIType.u32], returns: FFIType.i32 },
   getsockname: { args: [FFIType.i32, FFIType.ptr, FFIType.ptr], returns: FFIType.i32 },
   getrlimit: { args: [FFIType.i32, FFIType.ptr], returns: FFIType.i32 },
   setrlimit: { args: [FFIType.i32, FFIType.ptr], returns: FFIType.i32 },
@@ -45,6 +46,7 @@ export const SOCK_CLOEXEC = 0o2000000;
 export const SOCK_NONBLOCK = 0o4000;
 export const SOL_SOCKET = 1;
 export const SO_TYPE = 3;
+export const SO_RCVBUF = 8;
 export const SO_ACCEPTCONN = 30;
 export const IPPROTO_TCP = 6;
 export const TCP_INFO = 11;
@@ -69,6 +71,12 @@ function result(rc: number | bigint): number {
 /** listen(2) again on a listening socket: Linux updates its backlog in place. */
 export function listen(fd: number, backlog: number): number {
   return result(symbols.listen(fd, backlog));
+}
+
+/** An int-valued setsockopt(2); returns 0 or -errno. */
+export function setsockoptInt(fd: number, level: number, name: number, value: number): number {
+  const v = new Int32Array([value]);
+  return result(symbols.setsockopt(fd, level, name, ptr(v), 4));
 }
 
 /** An int-valued getsockopt(2); returns the value or -errno. */
