@@ -63,16 +63,17 @@ export class Child {
     opts: ChildOptions = {},
   ) {
     const cmd = [...(opts.prefix ?? []), process.execPath, join(CLIENTS, script), JSON.stringify(args)];
-    this.proc = Bun.spawn(cmd, {
+    const proc = Bun.spawn(cmd, {
       stdin: "pipe",
       stdout: "pipe",
       stderr: "pipe",
       env: { ...process.env, ...opts.env } as Record<string, string>,
     });
+    this.proc = proc;
     const pumpOut = (async () => {
       const dec = new TextDecoder();
       let buf = "";
-      for await (const chunk of this.proc.stdout) {
+      for await (const chunk of proc.stdout) {
         buf += dec.decode(chunk, { stream: true });
         let nl: number;
         while ((nl = buf.indexOf("\n")) >= 0) {
@@ -93,9 +94,9 @@ export class Child {
     })();
     const pumpErr = (async () => {
       const dec = new TextDecoder();
-      for await (const chunk of this.proc.stderr) this.err += dec.decode(chunk, { stream: true });
+      for await (const chunk of proc.stderr) this.err += dec.decode(chunk, { stream: true });
     })();
-    this.exited = this.proc.exited.then(async (code) => {
+    this.exited = proc.exited.then(async (code) => {
       await Promise.all([pumpOut, pumpErr]);
       this.done = true;
       this.wake?.();
