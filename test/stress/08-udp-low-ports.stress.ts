@@ -121,21 +121,30 @@ test("udp: residual loop risk between two echo servers on ports >= 1024 (measure
   let sniffer: Sniffer | null = null;
   let bounced = 0;
   let cpu = 0;
+  let wall = 0;
   try {
     await Bun.sleep(200);
     sniffer = new Sniffer(between);
     const cpu0 = cpuSeconds(a.pid) + cpuSeconds(b.pid);
+    const t0 = performance.now();
     // One datagram forged from A's UDP port to B: B answers A, A answers B, ...
     raw.sendForgedUdp("127.0.0.1", a.udpPort, "127.0.0.1", b.udpPort, enc.encode("ping"));
     await Bun.sleep(1000);
     cpu = cpuSeconds(a.pid) + cpuSeconds(b.pid) - cpu0;
+    wall = (performance.now() - t0) / 1000;
     bounced = sniffer.close().length;
   } finally {
     sniffer?.close();
     expect(await a.stop()).toBe(0);
     expect(await b.stop()).toBe(0);
   }
-  figures("08b udp loop between two servers", { forged: 1, datagramsSniffedIn1s: bounced, bothServersCpuSecondsIn1s: cpu });
+  figures("08b udp loop between two servers", {
+    forged: 1,
+    seconds: Math.round(wall * 100) / 100,
+    datagramsSniffed: bounced,
+    bothServersCpuSeconds: cpu,
+    coresBusy: Math.round((cpu / wall) * 100) / 100,
+  });
   // Documented, not a pass/fail criterion: the <1024 rule cannot stop this (see docs/reliability.md).
   expect(bounced).toBeGreaterThan(0);
 }, 30_000);
