@@ -30,7 +30,7 @@ const ARGS = {
   "max-line": { type: "string", valueHint: "BYTES", description: "longest TCP line before its LF", default: String(DEFAULTS.maxLine) },
   "max-datagram": { type: "string", valueHint: "BYTES", description: "longest UDP datagram echoed", default: String(DEFAULTS.maxDatagram) },
   "udp-window": { type: "string", valueHint: "SECONDS", description: "how long a UDP peer counts as active", default: String(DEFAULTS.udpWindow) },
-  "idle-timeout": { type: "string", valueHint: "SECONDS", description: "close TCP clients silent this long; 0 = off", default: String(DEFAULTS.idleTimeout) },
+  "idle-timeout": { type: "string", valueHint: "SECONDS", description: "close TCP clients that complete no line this long; 0 = off", default: String(DEFAULTS.idleTimeout) },
   "udp-allow-low-ports": { type: "boolean", description: "also answer UDP source ports 1-1023 (off: avoids echo loops)" },
   "shutdown-token-file": { type: "string", valueHint: "PATH", description: "file holding the /shutdown token (mode 0600 or stricter)" },
   "log-format": { type: "string", valueHint: "text|json", description: "log line format on stderr", default: DEFAULTS.logFormat },
