@@ -20,8 +20,8 @@ type UdpHandlers = udp.SocketHandler<"uint8array">;
 type ListenOnFd = <D>(opts: { fd: number; socket: TcpHandlers<D>; allowHalfOpen: boolean }) => TCPSocketListener<D>;
 type UdpOnFd = (opts: { fd: number; socket: UdpHandlers; binaryType: "uint8array" }) => Promise<udp.Socket<"uint8array">>;
 
-/** Why a bind failed, in words an operator can act on. */
-function reason(err: unknown): string {
+/** Why a bind failed, in words an operator can act on (also used by the metrics listener). */
+export function bindFailureReason(err: unknown): string {
   const code = (err as { code?: string }).code;
   switch (code) {
     case "EADDRINUSE":
@@ -30,9 +30,9 @@ function reason(err: unknown): string {
     case "EPERM":
       return `permission denied (${code}; ports below 1024 need CAP_NET_BIND_SERVICE)`;
     case "EADDRNOTAVAIL":
-      return "address not available (EADDRNOTAVAIL)";
+      return "address not available on this host (EADDRNOTAVAIL)";
     default:
-      return code ?? (err instanceof Error ? err.message : String(err));
+      return code ?? (err instanceof Error ? err.message.split("\n")[0]! : String(err));
   }
 }
 
@@ -56,13 +56,13 @@ async function bindDualStack<T>(
     v6 = await open("::", port);
   } catch (err) {
     const code = (err as { code?: string }).code;
-    if (fatal(code)) throw new BindError(`cannot listen on ${proto} port ${port}: ${reason(err)}`);
-    log.warn(`no IPv6 for ${proto} (${reason(err)}): listening on IPv4 only`);
+    if (fatal(code)) throw new BindError(`cannot listen on ${proto} port ${port}: ${bindFailureReason(err)}`);
+    log.warn(`no IPv6 for ${proto} (${bindFailureReason(err)}): listening on IPv4 only`);
     try {
       const v4 = await open("0.0.0.0", port);
       return { sockets: [v4], port: portOf(v4) };
     } catch (err4) {
-      throw new BindError(`cannot listen on ${proto} port ${port}: ${reason(err4)}`);
+      throw new BindError(`cannot listen on ${proto} port ${port}: ${bindFailureReason(err4)}`);
     }
   }
   const bound = portOf(v6);
@@ -72,7 +72,7 @@ async function bindDualStack<T>(
     const v4 = await open("0.0.0.0", bound);
     return { sockets: [v6, v4], port: bound };
   } catch (err) {
-    throw new BindError(`cannot listen on ${proto} port ${bound} (IPv4): ${reason(err)}`);
+    throw new BindError(`cannot listen on ${proto} port ${bound} (IPv4): ${bindFailureReason(err)}`);
   }
 }
 
@@ -126,7 +126,7 @@ export function adoptTcp<D>(fd: number, handlers: TcpHandlers<D>): TCPSocketList
   try {
     return (Bun.listen as unknown as ListenOnFd)<D>({ fd, allowHalfOpen: true, socket: handlers });
   } catch (err) {
-    throw new BindError(`cannot adopt the TCP socket passed as fd ${fd}: ${reason(err)}`);
+    throw new BindError(`cannot adopt the TCP socket passed as fd ${fd}: ${bindFailureReason(err)}`);
   }
 }
 
@@ -137,7 +137,7 @@ export async function adoptUdp(fd: number, handlers: UdpHandlers): Promise<udp.S
     raiseUdpReceiveBuffer(fd);
     return socket;
   } catch (err) {
-    throw new BindError(`cannot adopt the UDP socket passed as fd ${fd}: ${reason(err)}`);
+    throw new BindError(`cannot adopt the UDP socket passed as fd ${fd}: ${bindFailureReason(err)}`);
   }
 }
 

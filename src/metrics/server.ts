@@ -9,6 +9,7 @@ import type { Server as HttpServer } from "bun";
 import type { HostPort } from "../config.ts";
 import type { Logger } from "../log.ts";
 import { formatPeer } from "../peer.ts";
+import { bindFailureReason } from "../bind.ts";
 import { CONTENT_TYPE, exposition, type StatsView } from "./exposition.ts";
 import { processStartTime, readProcess } from "./process.ts";
 
@@ -23,20 +24,6 @@ export interface MetricsServer {
   stop(): void;
 }
 
-function reason(err: unknown): string {
-  const code = (err as { code?: string }).code;
-  switch (code) {
-    case "EADDRINUSE":
-      return "address already in use (EADDRINUSE)";
-    case "EACCES":
-    case "EPERM":
-      return `permission denied (${code}; ports below 1024 need CAP_NET_BIND_SERVICE)`;
-    case "EADDRNOTAVAIL":
-      return "address not available on this host (EADDRNOTAVAIL)";
-    default:
-      return code ?? (err instanceof Error ? err.message.split("\n")[0]! : String(err));
-  }
-}
 
 export function startMetrics(addr: HostPort, stats: StatsView, log: Logger): MetricsServer {
   const startTime = processStartTime();
@@ -66,7 +53,7 @@ export function startMetrics(addr: HostPort, stats: StatsView, log: Logger): Met
       },
     });
   } catch (err) {
-    throw new MetricsError(`cannot serve metrics on ${where}: ${reason(err)}`);
+    throw new MetricsError(`cannot serve metrics on ${where}: ${bindFailureReason(err)}`);
   }
   const port = server.port ?? addr.port;
   const url = `http://${formatPeer(addr.host, port)}/metrics`;
