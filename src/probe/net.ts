@@ -165,9 +165,10 @@ export class TcpLink {
     }
   }
 
+  /** A graceful close (FIN): the server sees an orderly end, not a reset. */
   close(): void {
     this.closed = true;
-    this.socket?.terminate();
+    this.socket?.end();
     this.socket = null;
   }
 
