@@ -22,21 +22,18 @@ const lib = dlopen("libc.so.6", {
 });
 const sys = lib.symbols;
 
-export const AF_INET = 2;
-export const AF_INET6 = 10;
-export const SOCK_STREAM = 1;
-export const SOCK_DGRAM = 2;
+// Constants the server's own libc module already defines.
+export { AF_INET, AF_INET6, SOCK_STREAM, SOCK_DGRAM, SOCK_CLOEXEC, SOL_SOCKET, MSG_NOSIGNAL } from "../../src/sys/libc.ts";
+import { AF_INET, AF_INET6, SOCK_STREAM, SOCK_DGRAM, SOCK_CLOEXEC, SOL_SOCKET, MSG_NOSIGNAL } from "../../src/sys/libc.ts";
+
 export const SOCK_RAW = 3;
-export const SOCK_CLOEXEC = 0o2000000;
 export const IPPROTO_UDP = 17;
-export const SOL_SOCKET = 1;
 export const SO_REUSEADDR = 2;
 export const SO_SNDBUF = 7;
 export const SO_RCVBUF = 8;
 export const SO_LINGER = 13;
 export const SO_RCVBUFFORCE = 33;
 export const MSG_DONTWAIT = 0x40;
-export const MSG_NOSIGNAL = 0x4000;
 export const SHUT_WR = 1;
 export const EAGAIN = 11;
 export const EINTR = 4;
