@@ -1,17 +1,17 @@
 // The executable's entry point: parse the command line, set up logging, the
 // token and the descriptor budget, start the server, and map signals and
 // failures to exit codes (0 stopped, 1 failed, 2 usage).
-import { parseCli, usage, VERSION } from "./cli.ts";
-import { createLogger, type Logger } from "./log.ts";
-import { stderrIsJournal } from "./journal-stream.ts";
-import { fdIsTerminal } from "./terminal.ts";
-import { loadShutdownToken } from "./token.ts";
-import { StartupError } from "./startup-error.ts";
-import { applyFdBudget } from "./fd-limit.ts";
-import { startServer, type Server } from "./server.ts";
+import { parseCli, VERSION } from "./cli/server-command.ts";
+import { createLogger, type Logger } from "./sys/log.ts";
+import { stderrIsJournal } from "./sys/journal-stream.ts";
+import { fdIsTerminal } from "./sys/terminal.ts";
+import { loadShutdownToken } from "./server/token.ts";
+import { StartupError } from "./core/startup-error.ts";
+import { applyFdBudget } from "./sys/fd-limit.ts";
+import { startServer, type Server } from "./server/server.ts";
 import { takeListenFds } from "./systemd/socket-activation.ts";
 import { Notifier } from "./systemd/notify.ts";
-import type { Config } from "./config.ts";
+import type { Config } from "./core/config.ts";
 
 const EXIT_FAILURE = 1;
 const EXIT_USAGE = 2;
@@ -27,7 +27,7 @@ async function main(argv: string[]): Promise<void> {
   const cli = parseCli(argv);
   switch (cli.kind) {
     case "help":
-      process.stdout.write(await usage());
+      process.stdout.write(await (await import("./cli/help.ts")).serverUsage());
       return;
     case "version":
       process.stdout.write(`epoll-echo ${VERSION}\n`);

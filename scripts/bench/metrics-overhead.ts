@@ -11,7 +11,7 @@
 //            15x Prometheus' default scrape interval) during the whole run
 // Server pinned to CPU 1, load client and this runner (the scraper) to CPU 0,
 // as in run.ts. The counters themselves are bumped whether --metrics is on or
-// not (src/stats.ts), so "on" isolates the idle HTTP listener and "scraped"
+// not (src/core/stats.ts), so "on" isolates the idle HTTP listener and "scraped"
 // the cost of building the exposition on the server's event loop.
 import { parseArgs } from "node:util";
 import { join, resolve } from "node:path";

@@ -20,7 +20,7 @@ export interface Family {
   samples: Sample[];
 }
 
-/** What the exposition reads from the server: the fields of src/stats.ts. */
+/** What the exposition reads from the server: the fields of src/core/stats.ts. */
 export interface StatsView {
   tcpAccepted: number;
   tcpRejectedBusy: number;

@@ -4,12 +4,12 @@
 // They do use descriptors from the fd-limit headroom (FD_HEADROOM = 64): a
 // scraper keeps one keep-alive connection, and idle ones are closed after
 // IDLE_TIMEOUT_S; bind it to loopback or a management network.
-import { StartupError } from "../startup-error.ts";
+import { StartupError } from "../core/startup-error.ts";
 import type { Server as HttpServer } from "bun";
-import type { HostPort } from "../config.ts";
-import type { Logger } from "../log.ts";
-import { formatPeer } from "../peer.ts";
-import { bindFailureReason } from "../bind.ts";
+import type { HostPort } from "../core/config.ts";
+import type { Logger } from "../sys/log.ts";
+import { formatPeer } from "../core/peer.ts";
+import { bindFailureReason } from "../server/bind.ts";
 import { CONTENT_TYPE, exposition, type StatsView } from "./exposition.ts";
 import { processStartTime, readProcess } from "./process.ts";
 

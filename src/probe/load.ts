@@ -8,7 +8,7 @@
 // RTTs go into a fixed-size histogram; one clock read per read() or sweep.
 import type { Socket } from "bun";
 import { LatencyHistogram } from "./latency.ts";
-import { readSeq, writeLine, writeSeq } from "./payload.ts";
+import { readSeq, writeLine, writeSeq } from "../core/payload.ts";
 import { openUdp, ProbeConnectError, errorText, formatHostPort, type Endpoint, type UdpClient } from "./net.ts";
 import type { LoadReport, Progress } from "./report.ts";
 import type { Stopper } from "./stopper.ts";

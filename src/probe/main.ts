@@ -1,7 +1,7 @@
 // `epoll-echo probe`: parse, run the chosen mode, print, and return the exit
 // status: 0 all intact, 1 something lost or wrong, 2 usage or connection error.
 import { nodeFs } from "../sys/node-fs.ts";
-import { parseProbeCli, probeUsage, type ProbeOptions } from "./cli.ts";
+import { parseProbeCli, type ProbeOptions } from "../cli/probe-command.ts";
 import { formatHostPort, ProbeConnectError, resolve } from "./net.ts";
 import { pingTcp, pingUdp } from "./ping.ts";
 import { runLoad } from "./load.ts";
@@ -25,7 +25,7 @@ function write(fd: 1 | 2, text: string): void {
 export async function runProbe(argv: string[]): Promise<number> {
   const cli = parseProbeCli(argv);
   if (cli.kind === "help") {
-    write(1, await probeUsage());
+    write(1, await (await import("../cli/help.ts")).probeUsage());
     return EXIT_OK;
   }
   if (cli.kind === "error") {

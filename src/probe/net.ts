@@ -1,7 +1,7 @@
 // The probe's sockets: name resolution, a TCP link that hands back one reply
 // at a time (ping and command modes), and a connected UDP socket. Bytes only:
 // nothing here decodes what the server sends.
-import { isIPv4, isIPv6 } from "../ip-literal.ts";
+import { isIPv4, isIPv6 } from "../core/ip-literal.ts";
 import type { Socket } from "bun";
 import type { udp } from "bun";
 import type { Stopper } from "./stopper.ts";

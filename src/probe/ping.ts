@@ -1,6 +1,6 @@
 // Ping mode: N lines (or datagrams) one at a time, each echo checked byte for
 // byte against what was sent, one printed line per reply, then a summary.
-import { describeMismatch, firstDifference, makeLine, readSeq } from "./payload.ts";
+import { describeMismatch, firstDifference, makeLine, readSeq } from "../core/payload.ts";
 import { summarize } from "./latency.ts";
 import { errorText, openUdp, TcpLink, type Endpoint } from "./net.ts";
 import type { PingReport, ReplyRecord } from "./report.ts";

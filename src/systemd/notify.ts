@@ -8,7 +8,7 @@
 // never via systemd-notify. A failed send is logged once and never stops the
 // daemon; the timers are unref'd and cleared when the stop begins.
 import * as libc from "../sys/libc.ts";
-import type { Logger } from "../log.ts";
+import type { Logger } from "../sys/log.ts";
 import type { Env } from "./socket-activation.ts";
 
 /** How often STATUS= is refreshed (only sent when the text changed). */

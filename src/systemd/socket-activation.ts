@@ -15,8 +15,7 @@
 // adoption (TCP_INFO) is put back by restoreBacklogs(); --backlog is never
 // applied to an adopted socket.
 import * as libc from "../sys/libc.ts";
-import type { Logger } from "../log.ts";
-import type { AdoptedSockets } from "../server.ts";
+import type { Logger } from "../sys/log.ts";
 
 export const SD_LISTEN_FDS_START = 3;
 /** More than any socket unit passes; a larger LISTEN_FDS is taken as garbage. */
@@ -114,9 +113,15 @@ function probe(fd: number): FdProbe {
   return { type, family, listening };
 }
 
+/** Adopted descriptors by protocol (the shape startServer's `adopted` option takes). */
+export interface SocketsByProtocol {
+  tcp: number[];
+  udp: number[];
+}
+
 export interface Activation {
   /** For startServer's `adopted` option. */
-  sockets: AdoptedSockets;
+  sockets: SocketsByProtocol;
   /** Call once startServer has adopted the sockets: gives each TCP listener its systemd backlog back. */
   restoreBacklogs(): void;
 }
@@ -132,7 +137,7 @@ export function takeListenFds(env: Env, pid: number, log: Logger): Activation | 
   delete env.LISTEN_FDS;
   delete env.LISTEN_FDNAMES;
   if (note) log.warn(`socket activation: ${note}`);
-  const adopted: AdoptedSockets = { tcp: [], udp: [] };
+  const adopted: SocketsByProtocol = { tcp: [], udp: [] };
   const backlogs: [fd: number, backlog: number][] = [];
   for (const { fd, name } of fds) {
     const verdict = classify(probe(fd));

@@ -1,6 +1,6 @@
 // Dual stack under net.ipv6.bindv6only=1 (a per-namespace setting, so it is
 // set inside a private namespace). Bun clears IPV6_V6ONLY on its own "::"
-// sockets, so one socket per protocol still serves both families; src/bind.ts
+// sockets, so one socket per protocol still serves both families; src/server/bind.ts
 // checks the option after binding and adds an IPv4 socket if it ever is set.
 import { expect, test } from "bun:test";
 import { startDaemon, BINARY } from "../support/daemon.ts";

@@ -11,7 +11,7 @@ import {
   type StatsView,
 } from "../../src/metrics/exposition.ts";
 import type { ProcessSnapshot } from "../../src/metrics/process.ts";
-import { Stats, UdpPeerTable } from "../../src/stats.ts";
+import { Stats, UdpPeerTable } from "../../src/core/stats.ts";
 import { parseExposition, promtool, promtoolCheck, sample } from "../support/metrics.ts";
 
 function knownStats(): Stats {

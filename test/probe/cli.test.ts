@@ -1,6 +1,8 @@
 import { describe, expect, test } from "bun:test";
-import { parseHostPort, UsageError } from "../../src/cli.ts";
-import { parseProbeCli, probeUsage, type ProbeOptions } from "../../src/probe/cli.ts";
+import { UsageError } from "../../src/cli/argv.ts";
+import { parseHostPort } from "../../src/cli/values.ts";
+import { parseProbeCli, type ProbeOptions } from "../../src/cli/probe-command.ts";
+import { probeUsage } from "../../src/cli/help.ts";
 
 function options(argv: string[]): ProbeOptions {
   const r = parseProbeCli(argv);

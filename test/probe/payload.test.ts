@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { describeMismatch, fillerByte, firstDifference, makeLine, MIN_SIZE, readSeq, SEQ_DIGITS, writeLine, writeSeq } from "../../src/probe/payload.ts";
+import { describeMismatch, fillerByte, firstDifference, makeLine, MIN_SIZE, readSeq, SEQ_DIGITS, writeLine, writeSeq } from "../../src/core/payload.ts";
 
 const text = (b: Uint8Array) => Buffer.from(b).toString("latin1");
 

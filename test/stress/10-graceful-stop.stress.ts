@@ -11,7 +11,7 @@ import { cpuSeconds, mib, readMem } from "../support/procfs.ts";
 
 const CLIENTS = pick(300, 500);
 const STREAM_MS = pick(2000, 5000);
-const DEADLINE_MS = 2000; // the server's stop deadline (src/server.ts)
+const DEADLINE_MS = 2000; // the server's stop deadline (src/server/server.ts)
 
 async function run(keepSending: boolean) {
     const d = await startDaemon(["--port", "0", "--backlog", "1024"]);

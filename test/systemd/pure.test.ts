@@ -4,7 +4,7 @@
 import { describe, expect, test } from "bun:test";
 import { backlogFromTcpInfo, classify, parseListenFds, takeListenFds } from "../../src/systemd/socket-activation.ts";
 import { encodeNotifyAddress, NotifyAddressError, statusLine, watchdogPlan } from "../../src/systemd/notify.ts";
-import { createLogger } from "../../src/log.ts";
+import { createLogger } from "../../src/sys/log.ts";
 
 const PID = 4242;
 

@@ -1,14 +1,15 @@
 import { describe, expect, test } from "bun:test";
-import { parseArgv } from "../../src/argv.ts";
+import { parseArgv, type FlagTable } from "../../src/cli/argv.ts";
 
 const OPTIONS = {
-  port: { type: "string" },
-  verbose: { type: "boolean", short: "v", multiple: true },
-  quiet: { type: "boolean", short: "q" },
-  tag: { type: "string", multiple: true },
-} as const;
+  port: { type: "string", description: "" },
+  verbose: { type: "boolean", short: "v", multiple: true, description: "" },
+  quiet: { type: "boolean", short: "q", description: "" },
+  tag: { type: "string", multiple: true, description: "" },
+} as const satisfies FlagTable;
+const WITH_TARGET = { ...OPTIONS, target: { type: "positional", description: "" } } as const satisfies FlagTable;
 
-const parse = (argv: string[], positionals = false) => parseArgv(argv, OPTIONS, positionals);
+const parse = (argv: string[], positionals = false) => (positionals ? parseArgv(argv, WITH_TARGET) : parseArgv(argv, OPTIONS));
 const fails = (argv: string[], positionals = false) => {
   try {
     parse(argv, positionals);

@@ -1,6 +1,7 @@
 import { describe, expect, test } from "bun:test";
-import { parseCli, usage } from "../../src/cli.ts";
-import { DEFAULTS } from "../../src/config.ts";
+import { parseCli } from "../../src/cli/server-command.ts";
+import { serverUsage as usage } from "../../src/cli/help.ts";
+import { DEFAULTS } from "../../src/core/config.ts";
 
 function config(argv: string[]) {
   const r = parseCli(argv);

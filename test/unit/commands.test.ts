@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { formatTime, runCommand, tokensEqual, type CommandContext } from "../../src/commands.ts";
+import { formatTime, runCommand, tokensEqual, type CommandContext } from "../../src/core/commands.ts";
 
 const b = (s: string) => new Uint8Array(Buffer.from(s, "latin1"));
 const text = (u: Uint8Array) => Buffer.from(u).toString("latin1");

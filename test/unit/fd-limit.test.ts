@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { planFdBudget } from "../../src/fd-limit.ts";
+import { planFdBudget } from "../../src/sys/fd-limit.ts";
 
 describe("planFdBudget", () => {
   test("raises the soft limit to fit --max-tcp plus headroom", () => {

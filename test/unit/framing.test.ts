@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { LineFramer, type FrameSink } from "../../src/framing.ts";
+import { LineFramer, type FrameSink } from "../../src/core/framing.ts";
 
 /** Renders framer events as text: echoed bytes verbatim, commands and overflows tagged. */
 class Transcript implements FrameSink {

@@ -1,6 +1,6 @@
 import { expect, test } from "bun:test";
 import { isIPv4 as nodeV4, isIPv6 as nodeV6 } from "node:net";
-import { isIPv4, isIPv6 } from "../../src/ip-literal.ts";
+import { isIPv4, isIPv6 } from "../../src/core/ip-literal.ts";
 
 const samples = [
   "127.0.0.1", "0.0.0.0", "255.255.255.255", "256.1.1.1", "1.2.3", "01.2.3.4", "1.2.3.4.5", "a.b.c.d", "",

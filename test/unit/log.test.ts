@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
-import { createLogger, type LogOutput } from "../../src/log.ts";
-import type { Verbosity } from "../../src/config.ts";
+import { createLogger, type LogOutput } from "../../src/sys/log.ts";
+import type { Verbosity } from "../../src/core/config.ts";
 
 function capture(output: LogOutput, verbosity: Verbosity = 3) {
   const lines: string[] = [];

@@ -1,5 +1,5 @@
 import { expect, test } from "bun:test";
-import { formatPeer, isLoopback } from "../../src/peer.ts";
+import { formatPeer, isLoopback } from "../../src/core/peer.ts";
 
 test("loopback: 127.0.0.0/8, ::1 and v4-mapped loopback", () => {
   for (const a of ["127.0.0.1", "127.1.2.3", "::1", "::ffff:127.0.0.1", "::ffff:127.255.0.9"]) expect(isLoopback(a)).toBe(true);

@@ -1,5 +1,5 @@
 import { expect, test } from "bun:test";
-import { ReplyAssembler } from "../../src/reply-assembler.ts";
+import { ReplyAssembler } from "../../src/core/reply-assembler.ts";
 
 const b = (s: string) => new Uint8Array(Buffer.from(s, "latin1"));
 const text = (u: Uint8Array | null) => (u === null ? null : Buffer.from(u).toString("latin1"));

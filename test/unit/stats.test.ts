@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { Stats, UdpPeerTable } from "../../src/stats.ts";
+import { Stats, UdpPeerTable } from "../../src/core/stats.ts";
 
 describe("UdpPeerTable", () => {
   test("a peer is new once, by address and port", () => {

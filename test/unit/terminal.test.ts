@@ -1,6 +1,6 @@
 import { expect, test } from "bun:test";
 import { openSync, closeSync } from "node:fs";
-import { fdIsTerminal } from "../../src/terminal.ts";
+import { fdIsTerminal } from "../../src/sys/terminal.ts";
 
 test("/dev/null and files are not terminals; a pseudo-terminal is", () => {
   const devnull = openSync("/dev/null", "r");
@@ -14,6 +14,6 @@ test("/dev/null and files are not terminals; a pseudo-terminal is", () => {
     closeSync(file);
   }
   // `script` gives its child a real pty on stdout
-  const r = Bun.spawnSync(["script", "-qec", `${process.execPath} -e 'process.stdout.write(String(require(${JSON.stringify(import.meta.dir + "/../../src/terminal.ts")}).fdIsTerminal(1)))'`, "/dev/null"]);
+  const r = Bun.spawnSync(["script", "-qec", `${process.execPath} -e 'process.stdout.write(String(require(${JSON.stringify(import.meta.dir + "/../../src/sys/terminal.ts")}).fdIsTerminal(1)))'`, "/dev/null"]);
   expect(r.stdout.toString().trim()).toBe("true");
 });

@@ -2,7 +2,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { chmodSync, mkdtempSync, rmSync, writeFileSync, mkdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { loadShutdownToken, TokenError } from "../../src/token.ts";
+import { loadShutdownToken, TokenError } from "../../src/server/token.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "epoll-echo-token-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -1,7 +1,7 @@
 // Seeded, time-bounded fuzzing of both transports against a model of the
 // protocol built from the server's own pure modules: the LineFramer
-// (src/framing.ts) fed the whole byte stream at once, runCommand
-// (src/commands.ts) for command replies, plus the connection rules around
+// (src/core/framing.ts) fed the whole byte stream at once, runCommand
+// (src/core/commands.ts) for command replies, plus the connection rules around
 // them (close after a second overlong line in a row or after the 5th refused
 // /shutdown; at EOF an unterminated last line is answered). The server gets
 // the same bytes cut into random segments with random pauses, so its reads
@@ -11,8 +11,8 @@
 import type { Socket } from "bun";
 import { args, emit, Rng } from "./lib.ts";
 import * as raw from "../../support/rawsock.ts";
-import { LineFramer } from "../../../src/framing.ts";
-import { REPLY, runCommand, type CommandContext } from "../../../src/commands.ts";
+import { LineFramer } from "../../../src/core/framing.ts";
+import { REPLY, runCommand, type CommandContext } from "../../../src/core/commands.ts";
 
 const MAX_REFUSALS = 5;
 const maxLine: number = args.maxLine;

@@ -4,7 +4,7 @@
 // a headroom for listeners, the rejected-busy socket of the moment, logs and
 // runtime internals fits under it: the "server busy" rejection then always
 // comes before the kernel runs out of descriptors.
-import * as libc from "./sys/libc.ts";
+import * as libc from "./libc.ts";
 
 /** Descriptors kept free for everything that is not a client connection (at most). */
 export const FD_HEADROOM = 64;

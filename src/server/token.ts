@@ -1,7 +1,7 @@
 // Where the /shutdown token comes from: systemd's credential first, then
 // --shutdown-token-file. Never argv, never the environment, never logged.
-import { StartupError } from "./startup-error.ts";
-import { nodeFs } from "./sys/node-fs.ts";
+import { StartupError } from "../core/startup-error.ts";
+import { nodeFs } from "../sys/node-fs.ts";
 
 export const CREDENTIAL_NAME = "shutdown.token";
 

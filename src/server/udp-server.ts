@@ -1,10 +1,10 @@
 // The UDP side: each datagram is one message, answered to its sender.
 import type { udp } from "bun";
-import { REPLY } from "./commands.ts";
+import { REPLY } from "../core/commands.ts";
 import type { CommandRunner } from "./command-runner.ts";
-import { isLoopback, formatPeer } from "./peer.ts";
-import type { Logger } from "./log.ts";
-import type { Stats } from "./stats.ts";
+import { isLoopback, formatPeer } from "../core/peer.ts";
+import type { Logger } from "../sys/log.ts";
+import type { Stats } from "../core/stats.ts";
 
 const LF = 0x0a;
 const CR = 0x0d;

@@ -1,10 +1,10 @@
 // Getting listening sockets: dual-stack binding with its fallbacks, adopting
 // descriptors inherited from systemd, and applying --backlog for real.
-import { StartupError } from "./startup-error.ts";
+import { StartupError } from "../core/startup-error.ts";
 import type { SocketHandler, TCPSocketListener } from "bun";
 import type { udp } from "bun";
-import * as libc from "./sys/libc.ts";
-import type { Logger } from "./log.ts";
+import * as libc from "../sys/libc.ts";
+import type { Logger } from "../sys/log.ts";
 
 export class BindError extends StartupError {}
 

@@ -2,10 +2,10 @@
 // sockets, wires the TCP and UDP services to shared counters, runs the
 // once-a-second housekeeping, and owns the graceful stop.
 import type { TCPSocketListener } from "bun";
-import type { Config } from "./config.ts";
-import type { Logger } from "./log.ts";
-import { Stats, UdpPeerTable } from "./stats.ts";
-import { CoarseClock } from "./clock.ts";
+import type { Config } from "../core/config.ts";
+import type { Logger } from "../sys/log.ts";
+import { Stats, UdpPeerTable } from "../core/stats.ts";
+import { CoarseClock } from "../core/clock.ts";
 import { CommandRunner } from "./command-runner.ts";
 import { TcpService } from "./tcp-server.ts";
 import type { TcpConnection } from "./tcp-connection.ts";

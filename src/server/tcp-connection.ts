@@ -2,10 +2,10 @@
 // owns the connection's output queue and its backpressure. It holds no
 // protocol logic of its own: framing, commands and counters live elsewhere.
 import type { Socket } from "bun";
-import { LineFramer, type FrameSink } from "./framing.ts";
-import { REPLY } from "./commands.ts";
-import { ReplyAssembler } from "./reply-assembler.ts";
-import { formatPeer } from "./peer.ts";
+import { LineFramer, type FrameSink } from "../core/framing.ts";
+import { REPLY } from "../core/commands.ts";
+import { ReplyAssembler } from "../core/reply-assembler.ts";
+import { formatPeer } from "../core/peer.ts";
 import type { TcpService } from "./tcp-server.ts";
 
 /** Stop reading from a client once this much of its output is unsent... */

@@ -2,10 +2,10 @@
 // stderr (consola's default sends info to stdout and throttles repeats).
 // Formats: text (time, level, message, key=value fields), JSON lines, or the
 // journal's "<N>" priority prefix without our own timestamp.
-import * as libc from "./sys/libc.ts";
-import { nodeFs } from "./sys/node-fs.ts";
+import * as libc from "./libc.ts";
+import { nodeFs } from "./node-fs.ts";
 import { createConsola, type LogObject } from "consola/core";
-import type { LogFormat, Verbosity } from "./config.ts";
+import type { LogFormat, Verbosity } from "../core/config.ts";
 
 export type Fields = Record<string, string | number | boolean | null | undefined>;
 export type LogOutput = LogFormat | "journal";

@@ -1,9 +1,9 @@
 // Runs slash commands for both transports against the live server: supplies
 // the clock, the /stats figures and the token to the pure command module, and
 // counts and logs the outcome.
-import { runCommand, type CommandOutcome, type Transport } from "./commands.ts";
-import type { Logger, Fields } from "./log.ts";
-import type { Stats } from "./stats.ts";
+import { runCommand, type CommandOutcome, type Transport } from "../core/commands.ts";
+import type { Logger, Fields } from "../sys/log.ts";
+import type { Stats } from "../core/stats.ts";
 
 /** Refused /shutdown attempts logged per window; the rest are counted and summed up in one line. */
 export const REFUSAL_LOG_BURST = 10;

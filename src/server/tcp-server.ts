@@ -1,12 +1,12 @@
 // The TCP side: listening sockets, admission (--max-tcp), the idle sweep and
 // the socket callbacks, which hand each event to its TcpConnection.
 import type { Socket, TCPSocketListener } from "bun";
-import { REPLY } from "./commands.ts";
+import { REPLY } from "../core/commands.ts";
 import { TcpConnection } from "./tcp-connection.ts";
-import { isLoopback, formatPeer } from "./peer.ts";
-import type { Logger } from "./log.ts";
-import type { Stats } from "./stats.ts";
-import type { CoarseClock } from "./clock.ts";
+import { isLoopback, formatPeer } from "../core/peer.ts";
+import type { Logger } from "../sys/log.ts";
+import type { Stats } from "../core/stats.ts";
+import type { CoarseClock } from "../core/clock.ts";
 import type { CommandRunner } from "./command-runner.ts";
 
 /** Refused /shutdown attempts after which a connection is closed (its last reply delivered). */

@@ -7,24 +7,49 @@
 /** A usage error: one line, naming the flag; the command exits with status 2. */
 export class UsageError extends Error {}
 
-export interface OptionDef {
+/**
+ * One command's flag table: the single definition from which both the strict
+ * parser below and citty's help (src/cli/help.ts) are built.
+ */
+export interface FlagDef {
   type: "string" | "boolean";
+  description: string;
+  valueHint?: string;
+  /** Shown in help; the validators apply the real default. */
+  default?: string;
   short?: string;
+  /** Repeatable: every occurrence is kept, in order. */
   multiple?: boolean;
 }
-export type OptionDefs = Record<string, OptionDef>;
+export interface PositionalDef {
+  type: "positional";
+  description: string;
+  valueHint?: string;
+  required?: boolean;
+}
+export type FlagTable = Record<string, FlagDef | PositionalDef>;
 
-type ValueOf<D extends OptionDef> = D["type"] extends "string" ? string : boolean;
-export type Values<O extends OptionDefs> = {
-  [K in keyof O]?: O[K]["multiple"] extends true ? ValueOf<O[K]>[] : ValueOf<O[K]>;
+type ValueOf<D extends FlagDef> = D["type"] extends "string" ? string : boolean;
+export type Values<O extends FlagTable> = {
+  [K in keyof O as O[K] extends FlagDef ? K : never]?: O[K] extends FlagDef
+    ? O[K]["multiple"] extends true
+      ? ValueOf<O[K]>[]
+      : ValueOf<O[K]>
+    : never;
 };
 
-export interface Parsed<O extends OptionDefs> {
+export interface Parsed<O extends FlagTable> {
   values: Values<O>;
   positionals: string[];
 }
 
-export function parseArgv<O extends OptionDefs>(argv: string[], options: O, allowPositionals: boolean): Parsed<O> {
+export function parseArgv<O extends FlagTable>(argv: string[], table: O): Parsed<O> {
+  const options: Record<string, FlagDef> = {};
+  let allowPositionals = false;
+  for (const [name, def] of Object.entries(table)) {
+    if (def.type === "positional") allowPositionals = true;
+    else options[name] = def;
+  }
   const values: Record<string, unknown> = {};
   const positionals: string[] = [];
   const shortNames = new Map<string, string>();

@@ -1,10 +1,36 @@
-// `epoll-echo probe` argument parsing: strict parseArgv (src/argv.ts) plus validation
-// into ProbeOptions, with the server CLI's helpers and one-line errors. Pure.
-import { parseArgv, type OptionDefs } from "../argv.ts";
-import { integer, parseHostPort, subcommandUsage, UsageError } from "../cli.ts";
-import { DEFAULT_PORT, MAX_UDP_PAYLOAD } from "../config.ts";
-import { PROBE_DEFAULTS, probeCommand } from "./args.ts";
-import { MIN_SIZE } from "./payload.ts";
+// The `epoll-echo probe` command: its flag table, strict parsing and
+// validation into ProbeOptions, one-line errors. Pure.
+import { parseArgv, UsageError, type FlagTable, type Values } from "./argv.ts";
+import { integer, parseHostPort } from "./values.ts";
+import { DEFAULT_PORT, MAX_UDP_PAYLOAD } from "../core/config.ts";
+import { MIN_SIZE } from "../core/payload.ts";
+
+export const PROBE_DEFAULTS = {
+  count: 5,
+  intervalMs: 1000,
+  size: 64,
+  timeoutMs: 2000,
+  connections: 4,
+  pipeline: 16,
+  durationS: 10,
+} as const;
+
+export const PROBE_FLAGS = {
+  target: { type: "positional", valueHint: "HOST[:PORT]", description: "server to probe; port 12345 unless given; IPv6 in brackets: [::1]:12345", required: true },
+  udp: { type: "boolean", description: "probe over UDP (default: TCP)" },
+  count: { type: "string", valueHint: "N", description: "lines (or datagrams) to send, one at a time", default: String(PROBE_DEFAULTS.count) },
+  interval: { type: "string", valueHint: "MS", description: "time from one send to the next", default: String(PROBE_DEFAULTS.intervalMs) },
+  size: { type: "string", valueHint: "BYTES", description: "bytes per line, LF included (at least 11)", default: String(PROBE_DEFAULTS.size) },
+  timeout: { type: "string", valueHint: "MS", description: "wait this long for a connection or a reply", default: String(PROBE_DEFAULTS.timeoutMs) },
+  json: { type: "boolean", description: "print one JSON report on stdout instead of text" },
+  load: { type: "boolean", description: "load mode: many connections, many lines in flight, every byte checked" },
+  connections: { type: "string", valueHint: "C", description: "--load: connections (or UDP sockets)", default: String(PROBE_DEFAULTS.connections) },
+  pipeline: { type: "string", valueHint: "D", description: "--load: lines in flight per connection", default: String(PROBE_DEFAULTS.pipeline) },
+  duration: { type: "string", valueHint: "S", description: "--load: seconds to run (decimals allowed)", default: String(PROBE_DEFAULTS.durationS) },
+  command: { type: "string", valueHint: "/CMD", description: "send one command (/time, /stats) and print the reply" },
+  help: { type: "boolean", short: "h", description: "show this help" },
+} as const satisfies FlagTable;
+
 
 /** Longest TCP line the probe sends (the server's --max-line can go to 1 MiB). */
 export const MAX_TCP_SIZE = (1 << 20) + 1;
@@ -28,43 +54,11 @@ export interface ProbeOptions {
 
 export type ProbeCliResult = { kind: "run"; options: ProbeOptions } | { kind: "help" } | { kind: "error"; message: string };
 
-export async function probeUsage(): Promise<string> {
-  const text = await subcommandUsage(probeCommand);
-  return (
-    text +
-    "\nEXAMPLES\n\n" +
-    "  epoll-echo probe 127.0.0.1 --count 3 --interval 200\n" +
-    "  epoll-echo probe [::1]:12345 --udp --json\n" +
-    "  epoll-echo probe localhost --load --connections 8 --pipeline 32 --duration 10\n" +
-    "  epoll-echo probe localhost --command /stats\n" +
-    "\nExit status: 0 every reply came back intact, 1 a reply was lost or wrong (or a command got ERR), 2 usage or connection error.\n"
-  );
-}
-
-const OPTIONS = {
-      udp: { type: "boolean" },
-      count: { type: "string" },
-      interval: { type: "string" },
-      size: { type: "string" },
-      timeout: { type: "string" },
-      json: { type: "boolean" },
-      load: { type: "boolean" },
-      connections: { type: "string" },
-      pipeline: { type: "string" },
-      duration: { type: "string" },
-      command: { type: "string" },
-      help: { type: "boolean", short: "h" },
-} as const satisfies OptionDefs;
-
-function parseStrict(argv: string[]) {
-  return parseArgv(argv, OPTIONS, true);
-}
-
-type Values = ReturnType<typeof parseStrict>["values"];
+type ProbeValues = Values<typeof PROBE_FLAGS>;
 
 export function parseProbeCli(argv: string[]): ProbeCliResult {
   try {
-    const parsed = parseStrict(argv);
+    const parsed = parseArgv(argv, PROBE_FLAGS);
     if (parsed.values.help) return { kind: "help" };
     return { kind: "run", options: toOptions(parsed.values, parsed.positionals) };
   } catch (err) {
@@ -73,7 +67,7 @@ export function parseProbeCli(argv: string[]): ProbeCliResult {
   }
 }
 
-function toOptions(v: Values, positionals: string[]): ProbeOptions {
+function toOptions(v: ProbeValues, positionals: string[]): ProbeOptions {
   if (positionals.length === 0) throw new UsageError("missing HOST[:PORT] (the server to probe)");
   if (positionals.length > 1) throw new UsageError(`unexpected argument ${positionals[1]} (one HOST[:PORT] only)`);
   const target = parseHostPort("target", positionals[0]!, { defaultPort: DEFAULT_PORT, minPort: 1 });
@@ -87,7 +81,7 @@ function toOptions(v: Values, positionals: string[]): ProbeOptions {
     size: integer("--size", v.size, PROBE_DEFAULTS.size, MIN_SIZE, maxSize),
     timeoutMs: integer("--timeout", v.timeout, PROBE_DEFAULTS.timeoutMs, 1, 3_600_000),
   };
-  const only = (mode: string, flags: (keyof Values)[]) => {
+  const only = (mode: string, flags: (keyof ProbeValues)[]) => {
     for (const f of flags) if (v[f] !== undefined) throw new UsageError(`--${f}: not used with ${mode}`);
   };
 

@@ -1,0 +1,93 @@
+// The server command: its flag table, validation into a Config, one-line
+// errors. Pure: it returns what to do and never touches sockets or the
+// process, so tests call it with plain arrays.
+//
+// citty 0.2.2 parses with strict: false (unknown flags pass silently, `-vv`
+// collapses to one boolean), so argv goes through our strict parseArgv
+// (argv.ts); citty only renders help, from the same table (help.ts).
+import { parseArgv, UsageError, type FlagTable, type Values } from "./argv.ts";
+import { integer, parseHostPort } from "./values.ts";
+import { DEFAULTS, MAX_UDP_PAYLOAD, type Config, type LogFormat, type Verbosity } from "../core/config.ts";
+import pkg from "../../package.json" with { type: "json" };
+
+export const VERSION: string = pkg.version;
+
+export type CliResult =
+  | { kind: "run"; config: Config }
+  | { kind: "help" }
+  | { kind: "version" }
+  | { kind: "error"; message: string };
+
+export { UsageError };
+
+export const SERVER_FLAGS = {
+  port: { type: "string", valueHint: "N", description: "TCP and UDP port; 0 lets the kernel pick", default: String(DEFAULTS.tcpPort) },
+  "tcp-port": { type: "string", valueHint: "N", description: "TCP port (overrides --port)" },
+  "udp-port": { type: "string", valueHint: "N", description: "UDP port (overrides --port)" },
+  "max-tcp": { type: "string", valueHint: "N", description: "TCP clients served at once; more get 'server busy'", default: String(DEFAULTS.maxTcp) },
+  backlog: { type: "string", valueHint: "N", description: "listen(2) backlog (capped by net.core.somaxconn)", default: String(DEFAULTS.backlog) },
+  "max-line": { type: "string", valueHint: "BYTES", description: "longest TCP line before its LF", default: String(DEFAULTS.maxLine) },
+  "max-datagram": { type: "string", valueHint: "BYTES", description: "longest UDP datagram echoed", default: String(DEFAULTS.maxDatagram) },
+  "udp-window": { type: "string", valueHint: "SECONDS", description: "how long a UDP peer counts as active", default: String(DEFAULTS.udpWindow) },
+  "idle-timeout": { type: "string", valueHint: "SECONDS", description: "close TCP clients that complete no line this long; 0 = off", default: String(DEFAULTS.idleTimeout) },
+  "udp-allow-low-ports": { type: "boolean", description: "also answer UDP source ports 1-1023 (off: avoids echo loops)" },
+  "shutdown-token-file": { type: "string", valueHint: "PATH", description: "file holding the /shutdown token (mode 0600 or stricter)" },
+  "log-format": { type: "string", valueHint: "text|json", description: "log line format on stderr", default: DEFAULTS.logFormat },
+  metrics: { type: "string", valueHint: "ADDR:PORT", description: "serve Prometheus GET /metrics there, e.g. 127.0.0.1:9712 or [::1]:9712 (off by default)" },
+  verbose: { type: "boolean", short: "v", multiple: true, description: "more logs; -vv adds per-connection and per-line tracing" },
+  quiet: { type: "boolean", short: "q", description: "warnings and errors only" },
+  help: { type: "boolean", short: "h", description: "show this help" },
+  version: { type: "boolean", description: "show the version" },
+} as const satisfies FlagTable;
+
+export function parseCli(argv: string[]): CliResult {
+  try {
+    const v = parseArgv(argv, SERVER_FLAGS).values;
+    if (v.help) return { kind: "help" };
+    if (v.version) return { kind: "version" };
+    return { kind: "run", config: toConfig(v) };
+  } catch (err) {
+    if (err instanceof UsageError) return { kind: "error", message: err.message };
+    throw err;
+  }
+}
+
+function toConfig(v: Values<typeof SERVER_FLAGS>): Config {
+  const port = integer("--port", v.port, DEFAULTS.tcpPort, 0, 65535);
+  const verbose = v.verbose?.length ?? 0;
+  if (verbose > 0 && v.quiet) throw new UsageError("--quiet and --verbose exclude each other");
+  const tcpPort = integer("--tcp-port", v["tcp-port"], port, 0, 65535);
+  const udpPort = integer("--udp-port", v["udp-port"], port, 0, 65535);
+  const metrics = v.metrics === undefined ? null : parseHostPort("--metrics", v.metrics, { defaultPort: null, minPort: 0 });
+  if (metrics && metrics.port !== 0 && (metrics.port === tcpPort || metrics.port === udpPort)) {
+    throw new UsageError(`--metrics: port ${metrics.port} is the echo port; give the metrics listener a port of its own`);
+  }
+  return {
+    tcpPort,
+    udpPort,
+    maxTcp: integer("--max-tcp", v["max-tcp"], DEFAULTS.maxTcp, 1, 1_000_000),
+    backlog: integer("--backlog", v.backlog, DEFAULTS.backlog, 1, 65535),
+    maxLine: integer("--max-line", v["max-line"], DEFAULTS.maxLine, 1, 1 << 20),
+    maxDatagram: integer("--max-datagram", v["max-datagram"], DEFAULTS.maxDatagram, 1, MAX_UDP_PAYLOAD),
+    udpWindow: integer("--udp-window", v["udp-window"], DEFAULTS.udpWindow, 1, 86_400),
+    idleTimeout: integer("--idle-timeout", v["idle-timeout"], DEFAULTS.idleTimeout, 0, 86_400),
+    udpAllowLowPorts: v["udp-allow-low-ports"] ?? false,
+    shutdownTokenFile: path("--shutdown-token-file", v["shutdown-token-file"]),
+    logFormat: logFormat(v["log-format"]),
+    verbosity: (v.quiet ? 0 : Math.min(1 + verbose, 3)) as Verbosity,
+    metrics,
+  };
+}
+
+function path(flag: string, raw: string | undefined): string | null {
+  if (raw === undefined) return null;
+  if (raw === "") throw new UsageError(`${flag}: needs a path`);
+  return raw;
+}
+
+function logFormat(raw: string | undefined): LogFormat {
+  if (raw === undefined) return DEFAULTS.logFormat;
+  if (raw === "text" || raw === "json") return raw;
+  throw new UsageError(`--log-format: expected "text" or "json", got ${JSON.stringify(raw)}`);
+}
+
