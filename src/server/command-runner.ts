@@ -1,6 +1,8 @@
 // Runs slash commands for both transports against the live server: supplies
 // the clock, the /stats figures and the token to the pure command module, and
-// counts and logs the outcome.
+// counts and logs the outcome. The one place that keeps account of refused
+// /shutdown attempts: the counters, the rate-limited warnings, and the limit
+// after which a TCP connection is closed.
 import { runCommand, type CommandOutcome, type Transport } from "../core/commands.ts";
 import type { Logger, Fields } from "../sys/log.ts";
 import type { Stats } from "../core/stats.ts";
@@ -8,6 +10,28 @@ import type { Stats } from "../core/stats.ts";
 /** Refused /shutdown attempts logged per window; the rest are counted and summed up in one line. */
 export const REFUSAL_LOG_BURST = 10;
 export const REFUSAL_LOG_WINDOW_MS = 10_000;
+/** Refused /shutdown attempts after which a connection is closed (its last reply delivered). */
+export const MAX_SHUTDOWN_REFUSALS = 5;
+
+/** Whoever sent a command line: a TCP connection, or the source of one datagram. */
+export interface CommandSender {
+  readonly transport: Transport;
+  /** The peer is 127.0.0.0/8, ::1 or v4-mapped loopback. */
+  readonly loopback: boolean;
+  /** Fields naming the sender in log lines. */
+  logFields(): Fields;
+  /**
+   * Refused /shutdown attempts so far, kept by the runner. Only a sender that
+   * can be closed (a TCP connection) has it; at MAX_SHUTDOWN_REFUSALS the
+   * outcome says to close it.
+   */
+  shutdownRefusals?: number;
+}
+
+export type RunOutcome = CommandOutcome & {
+  /** Too many refused /shutdown attempts: close the sender once this reply is out. */
+  close?: true;
+};
 
 export class CommandRunner {
   private windowStart = -Infinity;
@@ -52,11 +76,13 @@ export class CommandRunner {
     this.suppressedBy = {};
   }
 
-  run(transport: Transport, peerIsLoopback: boolean, buf: Uint8Array, start: number, end: number, who: Fields): CommandOutcome {
+  /** Answer one command line, buf[start, end) without its terminator. */
+  run(sender: CommandSender, buf: Uint8Array, start: number, end: number): RunOutcome {
     const stats = this.stats;
+    const transport = sender.transport;
     const outcome = runCommand(buf, start, end, {
       transport,
-      peerIsLoopback,
+      peerIsLoopback: sender.loopback,
       token: this.token,
       now: () => new Date(),
       stats: () => stats.snapshot(performance.now()),
@@ -64,11 +90,15 @@ export class CommandRunner {
     stats.commands[outcome.name]++;
     if (outcome.rejected) {
       stats.shutdownRejected[outcome.rejected] = (stats.shutdownRejected[outcome.rejected] ?? 0) + 1;
-      this.warnRefusal("shutdown refused", { reason: outcome.rejected, proto: transport, ...who }, outcome.rejected);
+      this.warnRefusal("shutdown refused", { reason: outcome.rejected, proto: transport, ...sender.logFields() }, outcome.rejected);
+      if (sender.shutdownRefusals !== undefined && ++sender.shutdownRefusals >= MAX_SHUTDOWN_REFUSALS) {
+        this.warnRefusal("closing the connection after repeated /shutdown refusals", { ...sender.logFields(), refused: sender.shutdownRefusals });
+        return { ...outcome, close: true };
+      }
     } else if (outcome.shutdown) {
-      this.log.info("shutdown requested", { proto: transport, ...who });
+      this.log.info("shutdown requested", { proto: transport, ...sender.logFields() });
     } else if (this.log.debugOn) {
-      this.log.debug("command", { name: outcome.name, proto: transport, ...who });
+      this.log.debug("command", { name: outcome.name, proto: transport, ...sender.logFields() });
     }
     return outcome;
   }

@@ -6,7 +6,22 @@ import { LineFramer, type FrameSink } from "../core/framing.ts";
 import { REPLY } from "../core/commands.ts";
 import { ReplyAssembler } from "../core/reply-assembler.ts";
 import { formatPeer } from "../core/peer.ts";
-import type { TcpService } from "./tcp-server.ts";
+import type { Transport } from "../core/commands.ts";
+import type { Stats } from "../core/stats.ts";
+import type { CoarseClock } from "../core/clock.ts";
+import type { Logger, Fields } from "../sys/log.ts";
+import type { CommandRunner, CommandSender } from "./command-runner.ts";
+
+/** What a connection uses of the server around it. */
+export interface ConnectionContext {
+  maxLine: number;
+  log: Logger;
+  stats: Stats;
+  clock: CoarseClock;
+  commands: CommandRunner;
+  /** Called after an accepted /shutdown's reply has been queued. */
+  onShutdownRequest(): void;
+}
 
 /** Stop reading from a client once this much of its output is unsent... */
 export const OUTPUT_HIGH_WATER = 1024 * 1024;
@@ -30,7 +45,7 @@ export const FRAME_BUDGET_MS = 1;
 // reply is written (or copied into the queue) before the next read is handled.
 const assembler = new ReplyAssembler();
 
-export class TcpConnection implements FrameSink {
+export class TcpConnection implements FrameSink, CommandSender {
   readonly framer: LineFramer;
   /** The chunk being framed now: lines inside it can be written by reference. */
   private chunk: Uint8Array | null = null;
@@ -59,7 +74,7 @@ export class TcpConnection implements FrameSink {
    * few seconds (slowloris) would never time out.
    */
   lastActive: number;
-  /** Refused /shutdown attempts so far (the server closes the connection after a few). */
+  /** Refused /shutdown attempts so far (counted by the CommandRunner, which says when to close). */
   shutdownRefusals = 0;
   /** Reads so far, so a stop can tell when a client has gone quiet. */
   reads = 0;
@@ -70,14 +85,22 @@ export class TcpConnection implements FrameSink {
     readonly address: string,
     readonly port: number,
     readonly loopback: boolean,
-    private readonly service: TcpService,
+    private readonly ctx: ConnectionContext,
   ) {
-    this.framer = new LineFramer(service.maxLine);
-    this.lastActive = service.clock.seconds;
+    this.framer = new LineFramer(ctx.maxLine);
+    this.lastActive = ctx.clock.seconds;
   }
 
   get peer(): string {
     return formatPeer(this.address, this.port);
+  }
+
+  get transport(): Transport {
+    return "tcp";
+  }
+
+  logFields(): Fields {
+    return { conn: this.id, peer: this.peer };
   }
 
   /** Bytes owed to this client and not yet accepted by the kernel (held input counts as owed). */
@@ -87,7 +110,7 @@ export class TcpConnection implements FrameSink {
 
   onData(chunk: Uint8Array): void {
     this.reads++;
-    this.service.stats.tcpBytesIn += chunk.length;
+    this.ctx.stats.tcpBytesIn += chunk.length;
     if (this.closing) return;
     // Paused (output over the mark) or older input waiting: keep it, unframed, for later.
     if (this.paused || this.held !== null) (this.held ??= []).push(chunk);
@@ -193,19 +216,11 @@ export class TcpConnection implements FrameSink {
 
   /** Called once by the close handler: release the queue's accounting. */
   onClose(): void {
-    this.service.stats.tcpPendingOutput -= this.queued;
+    this.ctx.stats.tcpPendingOutput -= this.queued;
     this.queued = 0;
     this.queue = null;
     this.held = null;
     this.gone = true;
-  }
-
-  /**
-   * From inside the framing of a read: answer nothing after the current line,
-   * and close once the replies so far are out (frame() closes after flushing).
-   */
-  closeAfterReplies(): void {
-    this.closing = true;
   }
 
   /** Stop framing input; the socket closes as soon as all owed output is out. */
@@ -223,23 +238,27 @@ export class TcpConnection implements FrameSink {
 
   echo(buf: Uint8Array, start: number, end: number): void {
     if (this.closing) return;
-    this.service.stats.tcpLines++;
+    this.ctx.stats.tcpLines++;
     if (buf === this.chunk) assembler.appendRun(buf, start, end);
     else assembler.appendCopy(buf, start, end);
-    if (this.service.log.traceOn) this.service.log.trace("line", { conn: this.id, bytes: end - start });
+    if (this.ctx.log.traceOn) this.ctx.log.trace("line", { conn: this.id, bytes: end - start });
   }
 
   command(buf: Uint8Array, start: number, end: number): void {
     if (this.closing) return;
-    assembler.appendCopy(this.service.runCommand(this, buf, start, end));
+    const outcome = this.ctx.commands.run(this, buf, start, end);
+    if (outcome.shutdown) this.ctx.onShutdownRequest();
+    // Answer nothing after this line; frame() closes once the replies so far are out.
+    else if (outcome.close) this.closing = true;
+    assembler.appendCopy(outcome.reply);
   }
 
   overflow(fatal: boolean): void {
     if (this.closing) return;
-    this.service.stats.tcpOverflows++;
+    this.ctx.stats.tcpOverflows++;
     assembler.appendCopy(REPLY.tooLong);
-    if (this.service.log.debugOn) {
-      this.service.log.debug(fatal ? "second overlong line in a row, closing" : "overlong line discarded", {
+    if (this.ctx.log.debugOn) {
+      this.ctx.log.debug(fatal ? "second overlong line in a row, closing" : "overlong line discarded", {
         conn: this.id,
         peer: this.peer,
       });
@@ -250,7 +269,7 @@ export class TcpConnection implements FrameSink {
     if (!assembler.take()) return;
     const { outBuf, outStart, outEnd } = assembler;
     // Every completed line (echo, command or overlong) has a reply: that is activity.
-    this.lastActive = this.service.clock.seconds;
+    this.lastActive = this.ctx.clock.seconds;
     if (this.queued === 0) {
       const n = this.socket.write(outBuf, outStart, outEnd - outStart);
       if (n < 0) return; // closed under us; the close handler cleans up
@@ -265,7 +284,7 @@ export class TcpConnection implements FrameSink {
   private enqueue(bytes: Uint8Array): void {
     (this.queue ??= []).push(bytes);
     this.queued += bytes.length;
-    this.service.stats.tcpPendingOutput += bytes.length;
+    this.ctx.stats.tcpPendingOutput += bytes.length;
     if (!this.paused && this.queued > OUTPUT_HIGH_WATER) {
       this.paused = true;
       this.socket.pause();
@@ -273,7 +292,7 @@ export class TcpConnection implements FrameSink {
   }
 
   private sent(n: number): void {
-    const stats = this.service.stats;
+    const stats = this.ctx.stats;
     stats.tcpBytesOut += n;
     if (this.queued > 0) {
       const fromQueue = Math.min(n, this.queued);

@@ -1,42 +1,30 @@
 // The TCP side: listening sockets, admission (--max-tcp), the idle sweep and
 // the socket callbacks, which hand each event to its TcpConnection.
-import type { Socket, TCPSocketListener } from "bun";
+import type { Socket } from "bun";
 import { REPLY } from "../core/commands.ts";
-import { TcpConnection } from "./tcp-connection.ts";
+import { TcpConnection, type ConnectionContext } from "./tcp-connection.ts";
 import { isLoopback, formatPeer } from "../core/peer.ts";
 import type { Logger } from "../sys/log.ts";
 import type { Stats } from "../core/stats.ts";
 import type { CoarseClock } from "../core/clock.ts";
-import type { CommandRunner } from "./command-runner.ts";
 
-/** Refused /shutdown attempts after which a connection is closed (its last reply delivered). */
-export const MAX_SHUTDOWN_REFUSALS = 5;
-
-export interface TcpServiceOptions {
+/** The service's settings; the connections share the part they need (ConnectionContext). */
+export interface TcpServiceOptions extends ConnectionContext {
   maxTcp: number;
-  maxLine: number;
   /** Seconds; 0 = never close idle clients. */
   idleTimeout: number;
-  log: Logger;
-  stats: Stats;
-  clock: CoarseClock;
-  commands: CommandRunner;
-  /** Called after an accepted /shutdown's reply has been queued. */
-  onShutdownRequest(conn: TcpConnection): void;
 }
 
 export class TcpService {
-  readonly maxLine: number;
-  readonly log: Logger;
-  readonly stats: Stats;
-  readonly clock: CoarseClock;
   readonly connections = new Set<TcpConnection>();
+  private readonly log: Logger;
+  private readonly stats: Stats;
+  private readonly clock: CoarseClock;
   private nextId = 1;
   private busyWarnedAt = -Infinity;
   private busySinceWarn = 0;
 
   constructor(private readonly opts: TcpServiceOptions) {
-    this.maxLine = opts.maxLine;
     this.log = opts.log;
     this.stats = opts.stats;
     this.clock = opts.clock;
@@ -53,20 +41,6 @@ export class TcpService {
     // A client's resets and timeouts are its own business: debug, not warning, so they cannot flood the log.
     error: (socket: Socket<TcpConnection>, error: Error) => this.log.debug("connection error", { conn: socket.data?.id, error: error.message }),
   };
-
-  runCommand(conn: TcpConnection, buf: Uint8Array, start: number, end: number): Uint8Array {
-    const outcome = this.opts.commands.run("tcp", conn.loopback, buf, start, end, { conn: conn.id, peer: conn.peer });
-    if (outcome.shutdown) this.opts.onShutdownRequest(conn);
-    else if (outcome.rejected && ++conn.shutdownRefusals >= MAX_SHUTDOWN_REFUSALS) {
-      this.opts.commands.warnRefusal("closing the connection after repeated /shutdown refusals", {
-        conn: conn.id,
-        peer: conn.peer,
-        refused: conn.shutdownRefusals,
-      });
-      conn.closeAfterReplies();
-    }
-    return outcome.reply;
-  }
 
   /** Close every client silent for longer than --idle-timeout (run once a second). */
   sweepIdle(): void {
@@ -90,7 +64,7 @@ export class TcpService {
       return;
     }
     socket.setNoDelay(true);
-    const conn = new TcpConnection(this.nextId++, socket, address, port, isLoopback(address), this);
+    const conn = new TcpConnection(this.nextId++, socket, address, port, isLoopback(address), this.opts);
     socket.data = conn;
     this.connections.add(conn);
     this.stats.tcpAccepted++;
@@ -125,5 +99,3 @@ export class TcpService {
   }
 }
 
-/** Listeners bound for TCP; more than one when the kernel forces v6-only sockets. */
-export type TcpListeners = TCPSocketListener<TcpConnection>[];

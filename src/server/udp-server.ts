@@ -107,8 +107,8 @@ export class UdpService {
     let end = data.length;
     if (end > 0 && data[end - 1] === LF) end--;
     if (end > 0 && data[end - 1] === CR) end--;
-    const who = { peer: formatPeer(address, port) };
-    return this.opts.commands.run("udp", isLoopback(address), data, 0, end, who).reply;
+    const peer = formatPeer(address, port);
+    return this.opts.commands.run({ transport: "udp", loopback: isLoopback(address), logFields: () => ({ peer }) }, data, 0, end).reply;
   }
 
   private refuseLowPort(address: string, port: number): void {
