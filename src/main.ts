@@ -11,6 +11,7 @@ import { applyFdBudget } from "./sys/fd-limit.ts";
 import { startServer, type Server } from "./server/server.ts";
 import { takeListenFds } from "./systemd/socket-activation.ts";
 import { Notifier } from "./systemd/notify.ts";
+import { ReloadSignal } from "./sys/reload-signal.ts";
 import type { Config } from "./core/config.ts";
 
 const EXIT_FAILURE = 1;
@@ -44,15 +45,16 @@ async function main(argv: string[]): Promise<void> {
     colour: !journal && config.logFormat === "text" && fdIsTerminal(2) && !process.env.NO_COLOR,
   });
   // Handlers go in before the sockets: a signal right after the readiness line
-  // must already take the graceful path.
+  // must already take the graceful path (and a SIGHUP must not end the process).
   const signals = installSignalHandlers(log);
-  const server = await start(config, log);
+  const reload = new ReloadSignal(log);
+  const server = await start(config, log, reload);
   signals.attach(server);
   await server.stopped;
   process.exit(0);
 }
 
-async function start(config: Config, log: Logger): Promise<Server> {
+async function start(config: Config, log: Logger, _reload: ReloadSignal): Promise<Server> {
   try {
     const { token, origin } = loadShutdownToken({
       credentialsDirectory: process.env.CREDENTIALS_DIRECTORY,
