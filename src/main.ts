@@ -13,6 +13,8 @@ import { takeListenFds } from "./systemd/socket-activation.ts";
 import { Notifier } from "./systemd/notify.ts";
 import { ReloadSignal } from "./sys/reload-signal.ts";
 import type { Config } from "./core/config.ts";
+import { defaultInstance } from "./core/instance.ts";
+import { hostname } from "./sys/libc.ts";
 
 const EXIT_FAILURE = 1;
 const EXIT_USAGE = 2;
@@ -67,10 +69,12 @@ async function start(config: Config, log: Logger, _reload: ReloadSignal): Promis
         nofile_hard: budget.before.hard,
       });
     }
-    const effective = { ...config, maxTcp: budget?.maxTcp ?? config.maxTcp };
+    const instance = config.instance ?? defaultInstance(hostname());
+    const effective = { ...config, maxTcp: budget?.maxTcp ?? config.maxTcp, instance };
     const activation = takeListenFds(process.env, process.pid, log);
     const adopted = (proto: "tcp" | "udp", port: number) => ((activation?.sockets[proto].length ?? 0) > 0 ? "adopted" : port);
     log.info(`epoll-echo ${VERSION} starting`, {
+      instance,
       tcp_port: adopted("tcp", effective.tcpPort),
       udp_port: adopted("udp", effective.udpPort),
       max_tcp: effective.maxTcp,
@@ -86,6 +90,7 @@ async function start(config: Config, log: Logger, _reload: ReloadSignal): Promis
     const server = await startServer(effective, {
       log,
       token,
+      instance,
       adopted: activation?.sockets,
       onStopping: (why) => notifier?.stopping(why),
     });
@@ -95,10 +100,10 @@ async function start(config: Config, log: Logger, _reload: ReloadSignal): Promis
         throw new StartupError(`--metrics: port ${server.tcpPort} is the echo port; give the metrics listener a port of its own`);
       }
       const { startMetrics } = await import("./metrics/server.ts");
-      const metrics = startMetrics(effective.metrics, server.stats, log);
+      const metrics = startMetrics(effective.metrics, server.stats, { version: VERSION, instance }, log);
       log.info(`metrics at ${metrics.url}`);
     }
-    notifier?.ready(server.stats);
+    notifier?.ready(server.stats, instance);
     void server.stopped.then(() => notifier?.close());
     return server;
   } catch (err) {

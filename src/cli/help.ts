@@ -58,6 +58,7 @@ export async function probeUsage(): Promise<string> {
     "  epoll-echo probe [::1]:12345 --udp --json\n" +
     "  epoll-echo probe localhost --load --connections 8 --pipeline 32 --duration 10\n" +
     "  epoll-echo probe localhost --command /stats\n" +
+    "  epoll-echo probe 192.0.2.10 --command /instance   (which instance behind a load balancer answered)\n" +
     "\nExit status: 0 every reply came back intact, 1 a reply was lost or wrong (or a command got ERR), 2 usage or connection error.\n"
   );
 }

@@ -7,6 +7,7 @@
 // (argv.ts); citty only renders help, from the same table (help.ts).
 import { parseArgv, UsageError, type FlagTable, type Values } from "./argv.ts";
 import { integer, parseHostPort } from "./values.ts";
+import { INSTANCE_MAX, isInstanceName } from "../core/instance.ts";
 import { DEFAULTS, MAX_UDP_PAYLOAD, type Config, type LogFormat, type Verbosity } from "../core/config.ts";
 import pkg from "../../package.json" with { type: "json" };
 
@@ -33,6 +34,7 @@ export const SERVER_FLAGS = {
   "udp-allow-low-ports": { type: "boolean", description: "also answer UDP source ports 1-1023 (off: avoids echo loops)" },
   "shutdown-token-file": { type: "string", valueHint: "PATH", description: "file holding the /shutdown token (mode 0600 or stricter)" },
   "log-format": { type: "string", valueHint: "text|json", description: "log line format on stderr", default: DEFAULTS.logFormat },
+  instance: { type: "string", valueHint: "NAME", description: "name /instance answers, also in logs, STATUS and /metrics (1-64 printable ASCII, no spaces)", default: "the hostname" },
   metrics: { type: "string", valueHint: "ADDR:PORT", description: "serve Prometheus GET /metrics there, e.g. 127.0.0.1:9712 or [::1]:9712 (off by default)" },
   verbose: { type: "boolean", short: "v", multiple: true, description: "more logs; -vv adds per-connection and per-line tracing" },
   quiet: { type: "boolean", short: "q", description: "warnings and errors only" },
@@ -76,7 +78,14 @@ function toConfig(v: Values<typeof SERVER_FLAGS>): Config {
     logFormat: logFormat(v["log-format"]),
     verbosity: (v.quiet ? 0 : Math.min(1 + verbose, 3)) as Verbosity,
     metrics,
+    instance: instance(v.instance),
   };
+}
+
+function instance(raw: string | undefined): string | null {
+  if (raw === undefined) return null;
+  if (!isInstanceName(raw)) throw new UsageError(`--instance: expected 1 to ${INSTANCE_MAX} printable ASCII characters without spaces, got ${JSON.stringify(raw)}`);
+  return raw;
 }
 
 function path(flag: string, raw: string | undefined): string | null {

@@ -1,15 +1,25 @@
 // The slash commands of both transports: parse a command line and build the
 // reply. Pure: the clock, the counters, the peer's standing and the token all
 // come in through CommandContext, so every reply is testable without sockets.
+import { plainAddress } from "./peer.ts";
 
 export type Transport = "tcp" | "udp";
 
 export type ShutdownRejection = "token-required" | "loopback-required" | "token-missing" | "token-invalid" | "not-allowed";
 
+/** Every command name, as counted (unknown = any other /word). */
+export const COMMAND_NAMES = ["time", "stats", "whoami", "instance", "shutdown", "unknown"] as const;
+export type CommandName = (typeof COMMAND_NAMES)[number];
+
 export interface CommandContext {
   transport: Transport;
-  /** The peer is 127.0.0.0/8, ::1 or v4-mapped loopback. */
+  /** The real socket peer is 127.0.0.0/8, ::1 or v4-mapped loopback (what /shutdown judges). */
   peerIsLoopback: boolean;
+  /** The client as /whoami reports it (the socket peer, or the address a PROXY header carried), as Bun gives it. */
+  clientAddress: string;
+  clientPort: number;
+  /** This server's --instance name. */
+  instance: string;
   /** The configured shutdown token, or null when none is configured. */
   token: Uint8Array | null;
   now(): Date;
@@ -19,8 +29,8 @@ export interface CommandContext {
 
 export interface CommandOutcome {
   reply: Uint8Array;
-  /** Which command it was, for counters: "time", "stats", "shutdown" or "unknown". */
-  name: "time" | "stats" | "shutdown" | "unknown";
+  /** Which command it was, for counters. */
+  name: CommandName;
   /** Set when /shutdown was refused. */
   rejected?: ShutdownRejection;
   /** Set when /shutdown was accepted: the server must stop. */
@@ -61,6 +71,10 @@ export function runCommand(buf: Uint8Array, start: number, end: number, ctx: Com
       return { name: "time", reply: bytes(formatTime(ctx.now()) + "\n") };
     case "stats":
       return { name: "stats", reply: bytes(ctx.stats().join(" ") + "\n") };
+    case "whoami":
+      return { name: "whoami", reply: bytes(`${plainAddress(ctx.clientAddress)} ${ctx.clientPort}\n`) };
+    case "instance":
+      return { name: "instance", reply: bytes(ctx.instance + "\n") };
     case "shutdown":
       return shutdown(buf, wordEnd, end, ctx);
     default:

@@ -23,6 +23,8 @@ export interface Config {
   verbosity: Verbosity;
   /** Where to serve GET /metrics (Prometheus text format); null = off. */
   metrics: HostPort | null;
+  /** The name /instance answers (1-64 printable ASCII, no spaces); null = the hostname. */
+  instance: string | null;
 }
 
 /** A host name or address literal (IPv6 without brackets) and a port. */
@@ -47,6 +49,7 @@ export const DEFAULTS: Config = {
   logFormat: "text",
   verbosity: 1,
   metrics: null,
+  instance: null,
 };
 
 /** Largest UDP payload the kernel can deliver (IPv6: 65535 - 8-byte header). */

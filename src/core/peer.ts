@@ -8,8 +8,13 @@ export function isLoopback(address: string): boolean {
   return v4.startsWith("127.") && v4.split(".").length === 4;
 }
 
+/** The address as people write it: a v4-mapped IPv6 address ("::ffff:a.b.c.d") as plain IPv4. */
+export function plainAddress(address: string): string {
+  return address.startsWith("::ffff:") && address.includes(".") ? address.slice(7) : address;
+}
+
 /** "[v6]:port" or "v4:port" for logs; v4-mapped addresses shown as plain IPv4. */
 export function formatPeer(address: string, port: number): string {
-  const shown = address.startsWith("::ffff:") && address.includes(".") ? address.slice(7) : address;
+  const shown = plainAddress(address);
   return shown.includes(":") ? `[${shown}]:${port}` : `${shown}:${port}`;
 }

@@ -1,5 +1,6 @@
 // Counters of the whole server and the table of recent UDP peers. Plain
 // numbers bumped on the hot path; nothing here allocates per line.
+import type { CommandName } from "./commands.ts";
 
 /** Distinct UDP (address, port) peers seen within the window, with a hard cap. */
 export class UdpPeerTable {
@@ -62,7 +63,7 @@ export class Stats {
   udpBytesOut = 0;
   /** Distinct UDP peers ever counted (a peer that aged out and came back counts again). */
   udpPeersCounted = 0;
-  readonly commands = { time: 0, stats: 0, shutdown: 0, unknown: 0 };
+  readonly commands: Record<CommandName, number> = { time: 0, stats: 0, whoami: 0, instance: 0, shutdown: 0, unknown: 0 };
   readonly shutdownRejected: Record<string, number> = {};
 
   constructor(readonly udpPeers: UdpPeerTable) {}

@@ -3,6 +3,7 @@
 // snapshot in, the response body out. Nothing here runs on the echo path: the
 // hot path only bumps numbers in Stats, and a scrape reads them.
 import type { ProcessSnapshot } from "./process.ts";
+import { COMMAND_NAMES, type CommandName } from "../core/commands.ts";
 
 export const CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
 
@@ -34,14 +35,20 @@ export interface StatsView {
   udpTruncated: number;
   udpBytesIn: number;
   udpBytesOut: number;
-  readonly commands: Readonly<Record<"time" | "stats" | "shutdown" | "unknown", number>>;
+  readonly commands: Readonly<Record<CommandName, number>>;
   readonly shutdownRejected: Readonly<Record<string, number>>;
   readonly udpPeers: { active(nowMs: number): number };
 }
 
+/** What epoll_echo_build_info carries. */
+export interface BuildInfo {
+  version: string;
+  /** --instance, or the hostname. */
+  instance: string;
+}
+
 /** Every /shutdown refusal reason, so each series exists (at 0) from the start. */
 export const SHUTDOWN_REJECTION_REASONS = ["token-required", "loopback-required", "token-missing", "token-invalid", "not-allowed"] as const;
-export const COMMAND_NAMES = ["time", "stats", "shutdown", "unknown"] as const;
 
 const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
 const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
@@ -82,6 +89,16 @@ export function serverFamilies(s: StatsView, nowMs: number): Family[] {
     gauge("epoll_echo_udp_active_peers", "Distinct UDP peers seen within --udp-window.", s.udpPeers.active(nowMs)),
     gauge("epoll_echo_tcp_pending_output_bytes", "Bytes owed to TCP clients and not yet taken by the kernel.", s.tcpPendingOutput),
   ];
+}
+
+/** The info-style family: constant 1, the facts in its labels. */
+export function buildInfoFamily(build: BuildInfo): Family {
+  return {
+    name: "epoll_echo_build_info",
+    help: "Always 1; the version and the --instance name (the hostname by default) as labels.",
+    type: "gauge",
+    samples: [{ labels: { version: build.version, instance: build.instance }, value: 1 }],
+  };
 }
 
 /** The standard process_* families (names as in the Prometheus client libraries). */
@@ -138,6 +155,6 @@ export function escapeLabelValue(text: string): string {
 }
 
 /** The whole /metrics body. */
-export function exposition(stats: StatsView, nowMs: number, proc: ProcessSnapshot): string {
-  return formatFamilies([...serverFamilies(stats, nowMs), ...processFamilies(proc)]);
+export function exposition(stats: StatsView, build: BuildInfo, nowMs: number, proc: ProcessSnapshot): string {
+  return formatFamilies([buildInfoFamily(build), ...serverFamilies(stats, nowMs), ...processFamilies(proc)]);
 }

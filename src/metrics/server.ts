@@ -10,7 +10,7 @@ import type { HostPort } from "../core/config.ts";
 import type { Logger } from "../sys/log.ts";
 import { formatPeer } from "../core/peer.ts";
 import { bindFailureReason } from "../server/bind.ts";
-import { CONTENT_TYPE, exposition, type StatsView } from "./exposition.ts";
+import { CONTENT_TYPE, exposition, type BuildInfo, type StatsView } from "./exposition.ts";
 import { processStartTime, readProcess } from "./process.ts";
 
 export class MetricsError extends StartupError {}
@@ -24,8 +24,7 @@ export interface MetricsServer {
   stop(): void;
 }
 
-
-export function startMetrics(addr: HostPort, stats: StatsView, log: Logger): MetricsServer {
+export function startMetrics(addr: HostPort, stats: StatsView, build: BuildInfo, log: Logger): MetricsServer {
   const startTime = processStartTime();
   const where = formatPeer(addr.host, addr.port);
   let server: HttpServer<undefined>;
@@ -44,7 +43,7 @@ export function startMetrics(addr: HostPort, stats: StatsView, log: Logger): Met
         if (req.method !== "GET" && req.method !== "HEAD") {
           return new Response("method not allowed\n", { status: 405, headers: { allow: "GET, HEAD", "content-type": "text/plain" } });
         }
-        const body = exposition(stats, performance.now(), readProcess(startTime));
+        const body = exposition(stats, build, performance.now(), readProcess(startTime));
         return new Response(body, { headers: { "content-type": CONTENT_TYPE } });
       },
       error(err) {

@@ -1,8 +1,8 @@
 // Runs slash commands for both transports against the live server: supplies
-// the clock, the /stats figures and the token to the pure command module, and
-// counts and logs the outcome. The one place that keeps account of refused
-// /shutdown attempts: the counters, the rate-limited warnings, and the limit
-// after which a TCP connection is closed.
+// the clock, the /stats figures, the token and the instance name to the pure
+// command module, and counts and logs the outcome. The one place that keeps
+// account of refused /shutdown attempts: the counters, the rate-limited
+// warnings, and the limit after which a TCP connection is closed.
 import { runCommand, type CommandOutcome, type Transport } from "../core/commands.ts";
 import type { Logger, Fields } from "../sys/log.ts";
 import type { Stats } from "../core/stats.ts";
@@ -16,8 +16,11 @@ export const MAX_SHUTDOWN_REFUSALS = 5;
 /** Whoever sent a command line: a TCP connection, or the source of one datagram. */
 export interface CommandSender {
   readonly transport: Transport;
-  /** The peer is 127.0.0.0/8, ::1 or v4-mapped loopback. */
+  /** The real socket peer is 127.0.0.0/8, ::1 or v4-mapped loopback (never judged from a PROXY header). */
   readonly loopback: boolean;
+  /** The client as /whoami reports it: the socket peer, or the address a PROXY header carried. */
+  readonly clientAddress: string;
+  readonly clientPort: number;
   /** Fields naming the sender in log lines. */
   logFields(): Fields;
   /**
@@ -43,6 +46,7 @@ export class CommandRunner {
     private readonly stats: Stats,
     private readonly log: Logger,
     private readonly token: Uint8Array | null,
+    private readonly instance: string,
   ) {}
 
   /**
@@ -83,6 +87,9 @@ export class CommandRunner {
     const outcome = runCommand(buf, start, end, {
       transport,
       peerIsLoopback: sender.loopback,
+      clientAddress: sender.clientAddress,
+      clientPort: sender.clientPort,
+      instance: this.instance,
       token: this.token,
       now: () => new Date(),
       stats: () => stats.snapshot(performance.now()),

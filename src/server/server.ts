@@ -27,6 +27,8 @@ export interface AdoptedSockets {
 export interface ServerOptions {
   log: Logger;
   token: Uint8Array | null;
+  /** The name /instance answers (--instance, or the hostname). */
+  instance: string;
   /** Descriptors from socket activation; they replace binding for their protocol. */
   adopted?: AdoptedSockets;
   /** Called once when a stop begins (signal or /shutdown), before clients are drained. */
@@ -48,7 +50,7 @@ export async function startServer(config: Config, opts: ServerOptions): Promise<
   const { log } = opts;
   const stats = new Stats(new UdpPeerTable(config.udpWindow * 1000, UDP_PEER_CAP));
   const clock = new CoarseClock();
-  const commands = new CommandRunner(stats, log, opts.token);
+  const commands = new CommandRunner(stats, log, opts.token, opts.instance);
   let stop: (reason: string) => Promise<void> = async () => {};
 
   const tcp = new TcpService({

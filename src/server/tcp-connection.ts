@@ -78,21 +78,30 @@ export class TcpConnection implements FrameSink, CommandSender {
   shutdownRefusals = 0;
   /** Reads so far, so a stop can tell when a client has gone quiet. */
   reads = 0;
+  /**
+   * The client as /whoami and the logs see it: the socket peer, set at
+   * accept; a PROXY header may replace it with the address it carries.
+   * `loopback` stays the real peer's (what /shutdown judges).
+   */
+  clientAddress: string;
+  clientPort: number;
 
   constructor(
     readonly id: number,
     private readonly socket: Socket<TcpConnection>,
-    readonly address: string,
-    readonly port: number,
+    address: string,
+    port: number,
     readonly loopback: boolean,
     private readonly ctx: ConnectionContext,
   ) {
     this.framer = new LineFramer(ctx.maxLine);
     this.lastActive = ctx.clock.seconds;
+    this.clientAddress = address;
+    this.clientPort = port;
   }
 
   get peer(): string {
-    return formatPeer(this.address, this.port);
+    return formatPeer(this.clientAddress, this.clientPort);
   }
 
   get transport(): Transport {

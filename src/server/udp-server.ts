@@ -108,7 +108,8 @@ export class UdpService {
     if (end > 0 && data[end - 1] === LF) end--;
     if (end > 0 && data[end - 1] === CR) end--;
     const peer = formatPeer(address, port);
-    return this.opts.commands.run({ transport: "udp", loopback: isLoopback(address), logFields: () => ({ peer }) }, data, 0, end).reply;
+    const sender = { transport: "udp", loopback: isLoopback(address), clientAddress: address, clientPort: port, logFields: () => ({ peer }) } as const;
+    return this.opts.commands.run(sender, data, 0, end).reply;
   }
 
   private refuseLowPort(address: string, port: number): void {

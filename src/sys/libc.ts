@@ -22,6 +22,7 @@ const SIGNATURES = {
   close: { args: [FFIType.i32], returns: FFIType.i32 },
   write: { args: [FFIType.i32, FFIType.ptr, FFIType.u64], returns: FFIType.i64 },
   isatty: { args: [FFIType.i32], returns: FFIType.i32 },
+  uname: { args: [FFIType.ptr], returns: FFIType.i32 },
   __errno_location: { args: [], returns: FFIType.ptr },
 } as const;
 
@@ -147,6 +148,18 @@ export function sendto(fd: number, data: Uint8Array, addr: Uint8Array, flags = M
 /** write(2) once; returns the bytes written or -errno. */
 export function write(fd: number, data: Uint8Array): number {
   return data.length === 0 ? 0 : result(symbols.write(fd, ptr(data), data.length));
+}
+
+/** struct utsname: six fields of 65 bytes (Linux, glibc); nodename is the second. */
+const UTS_FIELD = 65;
+
+/** The hostname from uname(2) ("" if it fails): no file to open, no node:os to load. */
+export function hostname(): string {
+  const uts = new Uint8Array(UTS_FIELD * 6);
+  if (result(symbols.uname(ptr(uts))) < 0) return "";
+  const field = uts.subarray(UTS_FIELD, 2 * UTS_FIELD);
+  const end = field.indexOf(0);
+  return String.fromCharCode(...field.subarray(0, end < 0 ? field.length : end));
 }
 
 export function isatty(fd: number): boolean {

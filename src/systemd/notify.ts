@@ -53,6 +53,8 @@ export function watchdogPlan(env: Env, pid: number): WatchdogPlan {
 }
 
 export interface StatusFigures {
+  /** The --instance name (the hostname by default). */
+  instance: string;
   tcpClients: number;
   udpPeers: number;
   lines: number;
@@ -61,7 +63,7 @@ export interface StatusFigures {
 
 /** Pure: the one-line STATUS= text shown by `systemctl status`. */
 export function statusLine(f: StatusFigures): string {
-  return `${f.tcpClients} TCP clients, ${f.udpPeers} UDP peers, ${f.lines} lines and ${f.datagrams} datagrams echoed`;
+  return `${f.instance}: ${f.tcpClients} TCP clients, ${f.udpPeers} UDP peers, ${f.lines} lines and ${f.datagrams} datagrams echoed`;
 }
 
 /** The server counters the status line is made of (a Stats satisfies it). */
@@ -102,9 +104,10 @@ export class Notifier {
   }
 
   /** Both protocols listen: READY=1 with the first STATUS=, then the periodic messages. */
-  ready(source: StatusSource): void {
+  ready(source: StatusSource, instance: string): void {
     const status = () =>
       statusLine({
+        instance,
         tcpClients: source.tcpConnected,
         udpPeers: source.udpPeers.active(performance.now()),
         lines: source.tcpLines,

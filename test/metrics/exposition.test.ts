@@ -1,5 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import {
+  buildInfoFamily,
   escapeHelp,
   escapeLabelValue,
   exposition,
@@ -13,6 +14,9 @@ import {
 import type { ProcessSnapshot } from "../../src/metrics/process.ts";
 import { Stats, UdpPeerTable } from "../../src/core/stats.ts";
 import { parseExposition, promtool, promtoolCheck, sample } from "../support/metrics.ts";
+
+/** An instance name with the characters label values must escape (all valid in --instance). */
+const build = { version: "1.2.3", instance: 'we"ird\\name' };
 
 function knownStats(): Stats {
   const s = new Stats(new UdpPeerTable(60_000, 100));
@@ -59,6 +63,8 @@ describe("exposition formatting", () => {
       "epoll_echo_udp_truncated_total 1",
       'epoll_echo_commands_total{command="time"} 1',
       'epoll_echo_commands_total{command="stats"} 2',
+      'epoll_echo_commands_total{command="whoami"} 0',
+      'epoll_echo_commands_total{command="instance"} 0',
       'epoll_echo_commands_total{command="shutdown"} 3',
       'epoll_echo_commands_total{command="unknown"} 5',
       'epoll_echo_shutdown_rejected_total{reason="token-required"} 0',
@@ -70,6 +76,14 @@ describe("exposition formatting", () => {
       "epoll_echo_udp_active_peers 2",
       "epoll_echo_tcp_pending_output_bytes 345",
     ]);
+  });
+
+  test("build info: constant 1, version and instance as labels, escaped", () => {
+    expect(formatFamilies([buildInfoFamily(build)])).toBe(
+      "# HELP epoll_echo_build_info Always 1; the version and the --instance name (the hostname by default) as labels.\n" +
+        "# TYPE epoll_echo_build_info gauge\n" +
+        'epoll_echo_build_info{version="1.2.3",instance="we\\"ird\\\\name"} 1\n',
+    );
   });
 
   test("each family has HELP then TYPE, counters end in _total", () => {
@@ -127,17 +141,18 @@ describe("exposition formatting", () => {
 
   test("an independent parser reads back the same numbers", () => {
     const stats: StatsView = knownStats();
-    const families = parseExposition(exposition(stats, 2000, proc));
+    const families = parseExposition(exposition(stats, build, 2000, proc));
     expect(sample(families, "epoll_echo_tcp_lines_total")).toBe(1000);
     expect(sample(families, "epoll_echo_bytes_received_total", { proto: "udp" })).toBe(5000);
     expect(sample(families, "epoll_echo_commands_total", { command: "unknown" })).toBe(5);
     expect(sample(families, "epoll_echo_shutdown_rejected_total", { reason: "token-invalid" })).toBe(2);
     expect(sample(families, "process_start_time_seconds")).toBe(1_700_000_000.5);
     expect(families.find((f) => f.name === "epoll_echo_tcp_connections")?.type).toBe("GAUGE");
+    expect(sample(families, "epoll_echo_build_info", { version: "1.2.3", instance: 'we"ird\\name' })).toBe(1);
   });
 
   test.skipIf(!promtool)("promtool check metrics accepts it (no lint problems)", async () => {
-    const r = await promtoolCheck(exposition(knownStats(), 2000, proc));
+    const r = await promtoolCheck(exposition(knownStats(), build, 2000, proc));
     expect(r.output).toBe("");
     expect(r.code).toBe(0);
   });

@@ -6,6 +6,7 @@ import { runBinary, startDaemon, type Daemon } from "../support/daemon.ts";
 import { TcpClient, udpRequest } from "../support/net.ts";
 import { parseExposition, promtool, promtoolCheck, sample, scrape } from "../support/metrics.ts";
 import { probe } from "../support/probe.ts";
+import pkg from "../../package.json" with { type: "json" };
 
 const METRICS_URL = /INFO\s+metrics at (http:\/\/(?:\[[0-9a-f:]+\]|[0-9.]+):(\d+)\/metrics)/;
 
@@ -27,7 +28,7 @@ async function exchange(c: TcpClient, send: string, reply: string | RegExp, repl
 
 describe("GET /metrics after known traffic", () => {
   test("exact counters and gauges; metrics connections are not echo clients", async () => {
-    const { d, url, port } = await withMetrics(["--max-line", "16", "--max-datagram", "32", "--max-tcp", "2"]);
+    const { d, url, port } = await withMetrics(["--max-line", "16", "--max-datagram", "32", "--max-tcp", "2", "--instance", "scrape-me"]);
     try {
       expect(port).not.toBe(d.tcpPort);
       expect(d.stderr()).toContain(`metrics at http://127.0.0.1:${port}/metrics`);
@@ -65,6 +66,7 @@ describe("GET /metrics after known traffic", () => {
       expect(res.contentType).toBe("text/plain; version=0.0.4; charset=utf-8");
       const m = parseExposition(res.body);
       const expected: [string, Record<string, string>, number][] = [
+        ["epoll_echo_build_info", { version: pkg.version, instance: "scrape-me" }, 1],
         ["epoll_echo_tcp_accepted_total", {}, 2],
         ["epoll_echo_tcp_rejected_busy_total", {}, 1],
         ["epoll_echo_tcp_lines_total", {}, 3],
@@ -77,6 +79,8 @@ describe("GET /metrics after known traffic", () => {
         ["epoll_echo_udp_truncated_total", {}, 1],
         ["epoll_echo_commands_total", { command: "time" }, 2],
         ["epoll_echo_commands_total", { command: "stats" }, 1],
+        ["epoll_echo_commands_total", { command: "whoami" }, 0],
+        ["epoll_echo_commands_total", { command: "instance" }, 0],
         ["epoll_echo_commands_total", { command: "shutdown" }, 3],
         ["epoll_echo_commands_total", { command: "unknown" }, 1],
         ["epoll_echo_shutdown_rejected_total", { reason: "token-required" }, 1],

@@ -132,6 +132,20 @@ describe("probe against the real server", () => {
     }
   });
 
+  test("--command /instance and /whoami print the reply, over TCP and UDP", async () => {
+    const named = await startDaemon(["--port", "0", "--instance", "probe-me"]);
+    try {
+      for (const [port, extra] of [[named.tcpPort, []], [named.udpPort, ["--udp"]]] as const) {
+        expect(await probe([`127.0.0.1:${port}`, ...extra, "--command", "/instance"])).toEqual({ code: 0, stdout: "probe-me\n", stderr: "" });
+        const r = await probe([`[::1]:${port}`, ...extra, "--command", "/whoami", "--json"]);
+        expect(r.code).toBe(0);
+        expect(JSON.parse(r.stdout)).toMatchObject({ mode: "command", command: "/whoami", reply: expect.stringMatching(/^::1 [1-9][0-9]*$/), ok: true });
+      }
+    } finally {
+      expect(await named.stop()).toBe(0);
+    }
+  });
+
   test("--load over TCP: all lines verified, JSON report, exit 0", async () => {
     const r = await probe([`127.0.0.1:${d.tcpPort}`, "--load", "--connections", "3", "--pipeline", "8", "--duration", "0.6", "--json"]);
     expect(r.code).toBe(0);

@@ -20,7 +20,7 @@ afterEach(async () => {
   daemon = listener = dir = null;
 });
 
-const STATUS = /^STATUS=(\d+) TCP clients, (\d+) UDP peers, (\d+) lines and (\d+) datagrams echoed$/;
+const STATUS = /^STATUS=notify-test: (\d+) TCP clients, (\d+) UDP peers, (\d+) lines and (\d+) datagrams echoed$/;
 
 async function lifecycle(address: string, opts: { watchdogPidIsOurs: boolean }) {
   listener = await NotifyListener.open(address);
@@ -28,17 +28,17 @@ async function lifecycle(address: string, opts: { watchdogPidIsOurs: boolean }) 
   const env = { NOTIFY_SOCKET: address, WATCHDOG_USEC: "200000" };
   // WATCHDOG_PID must name the daemon, whose pid is only known once it runs: set it from inside an exec'ing shell.
   const command = opts.watchdogPidIsOurs ? ["sh", "-c", 'WATCHDOG_PID=$$ exec "$0" "$@"', BINARY] : undefined;
-  daemon = await startDaemon(["--port", "0"], { env, command });
+  daemon = await startDaemon(["--port", "0", "--instance", "notify-test"], { env, command });
   const d = daemon;
 
   await l.waitFor(/^READY=1$/);
-  expect(l.messages[0]!.data).toMatch(/^READY=1\nSTATUS=0 TCP clients, 0 UDP peers, 0 lines and 0 datagrams echoed$/);
+  expect(l.messages[0]!.data).toMatch(/^READY=1\nSTATUS=notify-test: 0 TCP clients, 0 UDP peers, 0 lines and 0 datagrams echoed$/);
   await l.waitFor(/^WATCHDOG=1$/);
   // The status follows the counters (refreshed every 2 s when it changed).
   const c = await TcpClient.connect(d.tcpPort);
   c.send("one\ntwo\n");
   await c.read(8);
-  const changed = await l.waitFor(/^STATUS=1 TCP clients, 0 UDP peers, 2 lines/, 6000);
+  const changed = await l.waitFor(/^STATUS=notify-test: 1 TCP clients, 0 UDP peers, 2 lines/, 6000);
   expect(changed).toMatch(STATUS);
   c.close();
 

@@ -140,8 +140,8 @@ describe("watchdogPlan", () => {
   });
 });
 
-test("statusLine is one line with clients, peers, lines and datagrams", () => {
-  expect(statusLine({ tcpClients: 3, udpPeers: 2, lines: 10, datagrams: 7 })).toBe(
-    "3 TCP clients, 2 UDP peers, 10 lines and 7 datagrams echoed",
+test("statusLine is one line with the instance, clients, peers, lines and datagrams", () => {
+  expect(statusLine({ instance: "edge-1", tcpClients: 3, udpPeers: 2, lines: 10, datagrams: 7 })).toBe(
+    "edge-1: 3 TCP clients, 2 UDP peers, 10 lines and 7 datagrams echoed",
   );
 });

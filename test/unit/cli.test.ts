@@ -47,6 +47,13 @@ describe("parseCli", () => {
     expect(config(["--udp-allow-low-ports"]).udpAllowLowPorts).toBe(true);
   });
 
+  test("--instance: 1 to 64 printable ASCII characters, no spaces; none given = null (the hostname)", () => {
+    expect(config([]).instance).toBeNull();
+    expect(config(["--instance", "edge-1"]).instance).toBe("edge-1");
+    expect(config(["--instance", "x".repeat(64)]).instance).toBe("x".repeat(64));
+    expect(config(["--instance=a\"b/c:%"]).instance).toBe('a"b/c:%');
+  });
+
   test("help and version", () => {
     expect(parseCli(["--help"]).kind).toBe("help");
     expect(parseCli(["-h"]).kind).toBe("help");
@@ -73,6 +80,11 @@ describe("parseCli", () => {
       [["--log-format", "xml"], '--log-format: expected "text" or "json", got "xml"'],
       [["--shutdown-token-file="], "--shutdown-token-file: needs a path"],
       [["--verbose=2"], "--verbose: takes no value"],
+      [["--instance="], '--instance: expected 1 to 64 printable ASCII characters without spaces, got ""'],
+      [["--instance", "a b"], '--instance: expected 1 to 64 printable ASCII characters without spaces, got "a b"'],
+      [["--instance", "x".repeat(65)], `--instance: expected 1 to 64 printable ASCII characters without spaces, got "${"x".repeat(65)}"`],
+      [["--instance", "caf\u00e9"], '--instance: expected 1 to 64 printable ASCII characters without spaces, got "caf\u00e9"'],
+      [["--instance", "a\tb"], '--instance: expected 1 to 64 printable ASCII characters without spaces, got "a\\tb"'],
       [["-q", "-v"], "--quiet and --verbose exclude each other"],
       [["serve"], "unexpected argument serve (this command takes only options)"],
     ];
@@ -84,7 +96,7 @@ describe("parseCli", () => {
 
   test("usage lists every flag with its default, without colour codes", async () => {
     const text = await usage();
-    for (const flag of ["--port", "--tcp-port", "--udp-port", "--max-tcp", "--backlog", "--max-line", "--max-datagram", "--udp-window", "--idle-timeout", "--shutdown-token-file", "--log-format", "--verbose", "--quiet", "--help", "--version"]) {
+    for (const flag of ["--port", "--tcp-port", "--udp-port", "--max-tcp", "--backlog", "--max-line", "--max-datagram", "--udp-window", "--idle-timeout", "--instance", "--shutdown-token-file", "--log-format", "--verbose", "--quiet", "--help", "--version"]) {
       expect(text).toContain(flag);
     }
     expect(text).toContain("(Default: 12345)");

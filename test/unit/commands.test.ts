@@ -7,6 +7,9 @@ const text = (u: Uint8Array) => Buffer.from(u).toString("latin1");
 const ctx = (over: Partial<CommandContext> = {}): CommandContext => ({
   transport: "tcp",
   peerIsLoopback: true,
+  clientAddress: "::ffff:192.0.2.7",
+  clientPort: 40123,
+  instance: "edge-1",
   token: b("s3cret"),
   now: () => new Date(Date.UTC(2026, 0, 2, 3, 4, 5)),
   stats: () => [7, 2, 3],
@@ -28,8 +31,23 @@ describe("commands", () => {
     expect(text(run("/stats").reply)).toBe("7 2 3\n");
   });
 
+  test("/whoami is ADDRESS PORT: IPv4 as a dotted quad even when v4-mapped, IPv6 without brackets", () => {
+    expect(text(run("/whoami").reply)).toBe("192.0.2.7 40123\n");
+    expect(text(run("/whoami", { clientAddress: "10.0.0.1", clientPort: 1 }).reply)).toBe("10.0.0.1 1\n");
+    expect(text(run("/whoami", { clientAddress: "2001:db8::1", clientPort: 65535 }).reply)).toBe("2001:db8::1 65535\n");
+    expect(text(run("/whoami", { clientAddress: "::1", clientPort: 5, transport: "udp" }).reply)).toBe("::1 5\n");
+    expect(run("/whoami").name).toBe("whoami");
+  });
+
+  test("/instance is the name and a bare LF; arguments are ignored like /time's", () => {
+    const out = run("/instance");
+    expect(text(out.reply)).toBe("edge-1\n");
+    expect(out.name).toBe("instance");
+    expect(text(run("/instance x", { instance: "a\"b" }).reply)).toBe('a"b\n');
+  });
+
   test("unknown words, a bare slash and near misses are unknown-command", () => {
-    for (const line of ["/", "/TIME", "/times", "/shutdownx", "/\x00", "/" + "x".repeat(5000)]) {
+    for (const line of ["/", "/TIME", "/times", "/shutdownx", "/whoamI", "/instances", "/\x00", "/" + "x".repeat(5000)]) {
       const out = run(line);
       expect(text(out.reply)).toBe("ERR unknown-command\n");
       expect(out.name).toBe("unknown");

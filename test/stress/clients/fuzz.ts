@@ -26,6 +26,13 @@ function ctx(transport: "tcp" | "udp"): CommandContext {
   return {
     transport,
     peerIsLoopback: true,
+    get clientAddress(): string {
+      throw new Deterministic("/whoami");
+    },
+    clientPort: 0,
+    get instance(): string {
+      throw new Deterministic("/instance");
+    },
     token,
     now: () => {
       throw new Deterministic("/time");
