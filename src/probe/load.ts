@@ -9,6 +9,7 @@
 import type { Socket } from "bun";
 import { LatencyHistogram } from "./latency.ts";
 import { readSeq, writeLine, writeSeq } from "../core/payload.ts";
+import { WriteQueue } from "../core/write-queue.ts";
 import { openUdp, ProbeConnectError, errorText, formatHostPort, type Endpoint, type UdpClient } from "./net.ts";
 import type { LoadReport, Progress } from "./report.ts";
 import type { Stopper } from "./stopper.ts";
@@ -51,8 +52,12 @@ class TcpLoadConnection {
   private readonly ring: Uint8Array;
   private readonly sentAt: Float64Array;
   private socket: Socket<TcpLoadConnection> | null = null;
-  /** Ring slices accepted by nobody yet (write() took less): flushed on drain. */
-  private pending: Uint8Array[] = [];
+  /**
+   * What the kernel has not taken yet, flushed on drain. Not bounded by
+   * marks: the pipeline depth bounds it. The queue keeps views of the ring,
+   * which stay valid: a slot is only reused once its echo has been verified.
+   */
+  private out: WriteQueue | null = null;
   private nextSend = 0;
   private nextRecv = 0;
   /** Bytes of line nextRecv verified so far. */
@@ -82,16 +87,16 @@ class TcpLoadConnection {
       data: this,
       socket: {
         data: (s, chunk) => s.data.onData(chunk),
-        drain: (s) => s.data.flush(),
+        drain: (s) => void s.data.out?.flush(),
         close: (s) => s.data.onClose(),
         error: () => {},
         connectError: () => {},
       },
     });
     this.socket.setNoDelay(true);
+    this.out = new WriteQueue(this.socket);
     this.nextRecv = this.nextSend;
     this.off = 0;
-    this.pending = [];
     if (this.totals.running) this.start();
   }
 
@@ -113,39 +118,14 @@ class TcpLoadConnection {
     }
     this.nextSend += k;
     this.totals.sent += k;
+    const out = this.socket === null ? null : this.out;
+    if (out === null) return;
     const s0 = first % depth;
     const end = s0 + k;
-    if (end <= depth) this.write(ring.subarray(s0 * size, end * size));
+    if (end <= depth) out.write(ring, s0 * size, end * size);
     else {
-      this.write(ring.subarray(s0 * size));
-      this.write(ring.subarray(0, (end - depth) * size));
-    }
-  }
-
-  // A slice of the ring stays valid until written: its lines are in flight,
-  // and a slot is only reused after its line's echo has been verified.
-  private write(bytes: Uint8Array): void {
-    const socket = this.socket;
-    if (socket === null) return;
-    if (this.pending.length > 0) {
-      this.pending.push(bytes);
-      return;
-    }
-    const n = socket.write(bytes);
-    if (n >= 0 && n < bytes.length) this.pending.push(bytes.subarray(n));
-  }
-
-  private flush(): void {
-    const socket = this.socket;
-    while (socket !== null && this.pending.length > 0) {
-      const head = this.pending[0]!;
-      const n = socket.write(head);
-      if (n < 0) return;
-      if (n < head.length) {
-        this.pending[0] = head.subarray(n);
-        return;
-      }
-      this.pending.shift();
+      out.write(ring, s0 * size, depth * size);
+      out.write(ring, 0, (end - depth) * size);
     }
   }
 

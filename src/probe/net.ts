@@ -2,6 +2,7 @@
 // at a time (ping and command modes), and a connected UDP socket. Bytes only:
 // nothing here decodes what the server sends.
 import { isIPv4, isIPv6 } from "../core/ip-literal.ts";
+import { WriteQueue } from "../core/write-queue.ts";
 import type { Socket } from "bun";
 import type { udp } from "bun";
 import type { Stopper } from "./stopper.ts";
@@ -67,7 +68,8 @@ const LF = 0x0a;
 export class TcpLink {
   private buf = new Uint8Array(64 * 1024);
   private len = 0;
-  private out: Uint8Array[] = [];
+  /** Lines the kernel has not taken yet (each line is its own buffer: no copies). */
+  private out: WriteQueue | null = null;
   private wake: (() => void) | null = null;
   private socket: Socket<TcpLink> | null = null;
   closed = false;
@@ -98,7 +100,7 @@ export class TcpLink {
       allowHalfOpen: true,
       socket: {
         data: (s, chunk) => s.data.received(chunk),
-        drain: (s) => s.data.flush(),
+        drain: (s) => void s.data.out?.flush(),
         end: (s) => s.data.gone(),
         close: (s) => s.data.gone(),
         error: (s) => s.data.gone(),
@@ -120,6 +122,7 @@ export class TcpLink {
       const socket = await Promise.race([attempt, timeout]);
       socket.setNoDelay(true);
       link.socket = socket;
+      link.out = new WriteQueue(socket);
       return link;
     } finally {
       clearTimeout(timer);
@@ -128,12 +131,7 @@ export class TcpLink {
 
   write(data: Uint8Array): void {
     if (this.closed || this.socket === null) return;
-    if (this.out.length > 0) {
-      this.out.push(data);
-      return;
-    }
-    const n = this.socket.write(data);
-    if (n >= 0 && n < data.length) this.out.push(data.subarray(n));
+    this.out?.write(data);
   }
 
   /**
@@ -192,21 +190,6 @@ export class TcpLink {
     this.buf.set(chunk, this.len);
     this.len += chunk.length;
     this.wake?.();
-  }
-
-  private flush(): void {
-    const socket = this.socket;
-    if (socket === null) return;
-    while (this.out.length > 0) {
-      const head = this.out[0]!;
-      const n = socket.write(head);
-      if (n < 0) return;
-      if (n < head.length) {
-        this.out[0] = head.subarray(n);
-        return;
-      }
-      this.out.shift();
-    }
   }
 
   private gone(): void {

@@ -139,7 +139,7 @@ async function drain(tcp: TcpService): Promise<void> {
   const readsSeen = new Map<TcpConnection, number>();
   while (tcp.connections.size > 0 && performance.now() < deadline) {
     for (const conn of tcp.connections) {
-      if (conn.pendingOutput === 0 && readsSeen.get(conn) === conn.reads) conn.closeWhenFlushed();
+      if (conn.owesNothing && readsSeen.get(conn) === conn.reads) conn.closeWhenFlushed();
       readsSeen.set(conn, conn.reads);
     }
     await Bun.sleep(STOP_QUIET_MS);

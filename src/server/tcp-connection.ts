@@ -1,6 +1,7 @@
-// One TCP client: moves bytes between its socket and the line framer, and
-// owns the connection's output queue and its backpressure. It holds no
-// protocol logic of its own: framing, commands and counters live elsewhere.
+// One TCP client: moves bytes between its socket and the line framer, writes
+// the replies through its output queue, and holds input back while that queue
+// is over the mark or the turn's framing budget is spent. It holds no protocol
+// logic of its own: framing, commands and counters live elsewhere.
 import type { Socket } from "bun";
 import { LineFramer, type FrameSink } from "../core/framing.ts";
 import { REPLY } from "../core/commands.ts";
@@ -10,6 +11,7 @@ import type { Transport } from "../core/commands.ts";
 import type { Stats } from "../core/stats.ts";
 import type { CoarseClock } from "../core/clock.ts";
 import type { Logger, Fields } from "../sys/log.ts";
+import { WriteQueue, type WritePolicy } from "../core/write-queue.ts";
 import type { CommandRunner, CommandSender } from "./command-runner.ts";
 
 /** What a connection uses of the server around it. */
@@ -21,6 +23,8 @@ export interface ConnectionContext {
   commands: CommandRunner;
   /** Called after an accepted /shutdown's reply has been queued. */
   onShutdownRequest(): void;
+  /** How replies are queued: one policy for all connections (outputPolicy). */
+  output: WritePolicy;
 }
 
 /** Stop reading from a client once this much of its output is unsent... */
@@ -31,7 +35,7 @@ export const OUTPUT_LOW_WATER = 256 * 1024;
  * Input is framed this many bytes at a time, the queue checked after each: a
  * read can be 512 KiB, and its replies up to 10x that (2-byte "/" lines each
  * answered by a 20-byte ERR), so framing a whole read at once could queue
- * megabytes past the high-water mark. Per slice it is at most ~640 KiB.
+ * megabytes past the high-water mark. Per slice it is at most ~160 KiB.
  */
 export const FRAME_SLICE = 16 * 1024;
 /**
@@ -41,6 +45,19 @@ export const FRAME_SLICE = 16 * 1024;
  */
 export const FRAME_BUDGET_MS = 1;
 
+/** The output policy of client connections: the marks above, reply bytes copied (the assembler reuses its buffer), counted in Stats. */
+export function outputPolicy(stats: Stats): WritePolicy {
+  return {
+    highWater: OUTPUT_HIGH_WATER,
+    lowWater: OUTPUT_LOW_WATER,
+    copy: true,
+    meter: {
+      written: (n) => void (stats.tcpBytesOut += n),
+      queued: (delta) => void (stats.tcpPendingOutput += delta),
+    },
+  };
+}
+
 // One assembler serves every connection: the server is single-threaded and a
 // reply is written (or copied into the queue) before the next read is handled.
 const assembler = new ReplyAssembler();
@@ -49,10 +66,8 @@ export class TcpConnection implements FrameSink, CommandSender {
   readonly framer: LineFramer;
   /** The chunk being framed now: lines inside it can be written by reference. */
   private chunk: Uint8Array | null = null;
-  /** Output the kernel has not taken yet, oldest first; allocated on first need (idle clients cost less). */
-  private queue: Uint8Array[] | null = null;
-  private queued = 0;
-  private paused = false;
+  /** Replies the kernel has not taken yet; it pauses reading over OUTPUT_HIGH_WATER. */
+  private readonly out: WriteQueue;
   /**
    * Input read but not framed yet, oldest first: the rest of a read that
    * pushed the output over the mark, and whatever Bun still delivers while the
@@ -95,6 +110,7 @@ export class TcpConnection implements FrameSink, CommandSender {
     private readonly ctx: ConnectionContext,
   ) {
     this.framer = new LineFramer(ctx.maxLine);
+    this.out = new WriteQueue(socket, ctx.output);
     this.lastActive = ctx.clock.seconds;
     this.clientAddress = address;
     this.clientPort = port;
@@ -112,9 +128,9 @@ export class TcpConnection implements FrameSink, CommandSender {
     return { conn: this.id, peer: this.peer };
   }
 
-  /** Bytes owed to this client and not yet accepted by the kernel (held input counts as owed). */
-  get pendingOutput(): number {
-    return this.held === null ? this.queued : this.queued + 1;
+  /** Every reply is with the kernel and no input is held back unanswered. */
+  get owesNothing(): boolean {
+    return this.out.pending === 0 && this.held === null;
   }
 
   onData(chunk: Uint8Array): void {
@@ -122,7 +138,7 @@ export class TcpConnection implements FrameSink, CommandSender {
     this.ctx.stats.tcpBytesIn += chunk.length;
     if (this.closing) return;
     // Paused (output over the mark) or older input waiting: keep it, unframed, for later.
-    if (this.paused || this.held !== null) (this.held ??= []).push(chunk);
+    if (this.out.readingPaused || this.held !== null) (this.held ??= []).push(chunk);
     else this.frame(chunk, performance.now());
   }
 
@@ -152,9 +168,9 @@ export class TcpConnection implements FrameSink, CommandSender {
         this.closeWhenFlushed();
         return false;
       }
-      if (i < chunk.length && (this.queued > OUTPUT_HIGH_WATER || performance.now() - turnStart > FRAME_BUDGET_MS)) {
+      if (i < chunk.length && (this.out.overHighWater || performance.now() - turnStart > FRAME_BUDGET_MS)) {
         (this.held ??= []).unshift(chunk.subarray(i));
-        if (this.queued <= OUTPUT_HIGH_WATER) this.yieldTurn();
+        if (!this.out.overHighWater) this.yieldTurn();
         return false;
       }
     }
@@ -163,10 +179,7 @@ export class TcpConnection implements FrameSink, CommandSender {
 
   /** Out of time with input left: stop reading and go on at the next turn of the loop. */
   private yieldTurn(): void {
-    if (!this.paused) {
-      this.paused = true;
-      this.socket.pause();
-    }
+    this.out.pauseReading();
     if (this.continuing) return;
     this.continuing = true;
     setImmediate(() => {
@@ -179,7 +192,7 @@ export class TcpConnection implements FrameSink, CommandSender {
   private continueHeld(): void {
     if (this.gone) return;
     const turnStart = performance.now();
-    while (this.held !== null && !this.closing && this.queued <= OUTPUT_HIGH_WATER) {
+    while (this.held !== null && !this.closing && !this.out.overHighWater) {
       const next = this.held.shift();
       if (this.held.length === 0) this.held = null;
       if (next === undefined || !this.frame(next, turnStart)) break;
@@ -188,12 +201,9 @@ export class TcpConnection implements FrameSink, CommandSender {
         break;
       }
     }
-    if (this.paused && this.held === null && this.queued <= OUTPUT_HIGH_WATER) {
-      this.paused = false;
-      this.socket.resume();
-    }
+    if (this.held === null && !this.out.overHighWater) this.out.resumeReading();
     this.finishIfDone();
-    if (this.queued === 0 && this.closing) this.socket.end();
+    if (this.out.pending === 0 && this.closing) this.socket.end();
   }
 
   /** After FIN and once nothing is held: answer an unterminated last line, then close. */
@@ -207,27 +217,13 @@ export class TcpConnection implements FrameSink, CommandSender {
   }
 
   onDrain(): void {
-    const queue = this.queue;
-    while (queue !== null && queue.length > 0) {
-      const head = queue[0]!;
-      const n = this.socket.write(head);
-      if (n < 0) return;
-      this.sent(n);
-      if (n < head.length) {
-        queue[0] = head.subarray(n);
-        break;
-      }
-      queue.shift();
-    }
-    if (this.paused && this.queued <= OUTPUT_LOW_WATER) this.continueHeld();
-    else if (this.queued === 0 && this.closing) this.socket.end();
+    if (this.out.flush()) this.continueHeld();
+    else if (this.out.pending === 0 && this.closing) this.socket.end();
   }
 
-  /** Called once by the close handler: release the queue's accounting. */
+  /** Called once by the close handler: release the queue and its accounting. */
   onClose(): void {
-    this.ctx.stats.tcpPendingOutput -= this.queued;
-    this.queued = 0;
-    this.queue = null;
+    this.out.clear();
     this.held = null;
     this.gone = true;
   }
@@ -235,7 +231,7 @@ export class TcpConnection implements FrameSink, CommandSender {
   /** Stop framing input; the socket closes as soon as all owed output is out. */
   closeWhenFlushed(): void {
     this.closing = true;
-    if (this.queued === 0) this.socket.end();
+    if (this.out.pending === 0) this.socket.end();
   }
 
   /** Cut the connection now, whatever is still owed (stop deadline passed). */
@@ -276,37 +272,9 @@ export class TcpConnection implements FrameSink, CommandSender {
 
   private flushReplies(): void {
     if (!assembler.take()) return;
-    const { outBuf, outStart, outEnd } = assembler;
     // Every completed line (echo, command or overlong) has a reply: that is activity.
     this.lastActive = this.ctx.clock.seconds;
-    if (this.queued === 0) {
-      const n = this.socket.write(outBuf, outStart, outEnd - outStart);
-      if (n < 0) return; // closed under us; the close handler cleans up
-      this.sent(n);
-      if (outStart + n === outEnd) return;
-      this.enqueue(outBuf.slice(outStart + n, outEnd));
-    } else {
-      this.enqueue(outBuf.slice(outStart, outEnd));
-    }
-  }
-
-  private enqueue(bytes: Uint8Array): void {
-    (this.queue ??= []).push(bytes);
-    this.queued += bytes.length;
-    this.ctx.stats.tcpPendingOutput += bytes.length;
-    if (!this.paused && this.queued > OUTPUT_HIGH_WATER) {
-      this.paused = true;
-      this.socket.pause();
-    }
-  }
-
-  private sent(n: number): void {
-    const stats = this.ctx.stats;
-    stats.tcpBytesOut += n;
-    if (this.queued > 0) {
-      const fromQueue = Math.min(n, this.queued);
-      this.queued -= fromQueue;
-      stats.tcpPendingOutput -= fromQueue;
-    }
+    // Straight from the read's buffer where the reply is a run of echoed lines.
+    this.out.write(assembler.outBuf, assembler.outStart, assembler.outEnd);
   }
 }

@@ -2,14 +2,14 @@
 // the socket callbacks, which hand each event to its TcpConnection.
 import type { Socket } from "bun";
 import { REPLY } from "../core/commands.ts";
-import { TcpConnection, type ConnectionContext } from "./tcp-connection.ts";
+import { TcpConnection, outputPolicy, type ConnectionContext } from "./tcp-connection.ts";
 import { isLoopback, formatPeer } from "../core/peer.ts";
 import type { Logger } from "../sys/log.ts";
 import type { Stats } from "../core/stats.ts";
 import type { CoarseClock } from "../core/clock.ts";
 
-/** The service's settings; the connections share the part they need (ConnectionContext). */
-export interface TcpServiceOptions extends ConnectionContext {
+/** The service's settings; the connections get the part they need (ConnectionContext). */
+export interface TcpServiceOptions extends Omit<ConnectionContext, "output"> {
   maxTcp: number;
   /** Seconds; 0 = never close idle clients. */
   idleTimeout: number;
@@ -17,6 +17,7 @@ export interface TcpServiceOptions extends ConnectionContext {
 
 export class TcpService {
   readonly connections = new Set<TcpConnection>();
+  private readonly context: ConnectionContext;
   private readonly log: Logger;
   private readonly stats: Stats;
   private readonly clock: CoarseClock;
@@ -28,6 +29,7 @@ export class TcpService {
     this.log = opts.log;
     this.stats = opts.stats;
     this.clock = opts.clock;
+    this.context = { ...opts, output: outputPolicy(opts.stats) };
   }
 
   /** The handlers for Bun.listen; `this` is bound once, no closure per event. */
@@ -64,7 +66,7 @@ export class TcpService {
       return;
     }
     socket.setNoDelay(true);
-    const conn = new TcpConnection(this.nextId++, socket, address, port, isLoopback(address), this.opts);
+    const conn = new TcpConnection(this.nextId++, socket, address, port, isLoopback(address), this.context);
     socket.data = conn;
     this.connections.add(conn);
     this.stats.tcpAccepted++;
