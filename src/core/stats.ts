@@ -6,8 +6,6 @@ import type { CommandName } from "./commands.ts";
 export class UdpPeerTable {
   /** key "address port" -> time of the last datagram (ms). Insertion order = first seen. */
   private readonly lastSeen = new Map<string, number>();
-  /** Peers not recorded because the table was full. */
-  overflowed = 0;
 
   constructor(
     private readonly windowMs: number,
@@ -23,7 +21,6 @@ export class UdpPeerTable {
     if (map.size === before) return false;
     if (before >= this.cap) {
       map.delete(key);
-      this.overflowed++;
       return false;
     }
     return true;
@@ -44,8 +41,6 @@ export class UdpPeerTable {
   }
 }
 
-export type Proto = "tcp" | "udp";
-
 export class Stats {
   tcpAccepted = 0;
   tcpRejectedBusy = 0;
@@ -58,7 +53,6 @@ export class Stats {
   tcpPendingOutput = 0;
   udpDatagrams = 0;
   udpTruncated = 0;
-  udpDropped = 0;
   udpBytesIn = 0;
   udpBytesOut = 0;
   /** Distinct UDP peers ever counted (a peer that aged out and came back counts again). */

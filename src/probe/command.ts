@@ -1,5 +1,5 @@
 // Command mode: send one /command, wait for its one-line reply.
-import { errorText, openUdp, TcpLink, type Endpoint } from "./net.ts";
+import { openUdp, TcpLink, udpErrorText, type Endpoint } from "./net.ts";
 import type { CommandReport } from "./report.ts";
 import type { Stopper } from "./stopper.ts";
 
@@ -53,7 +53,7 @@ async function commandUdp(p: CommandParams): Promise<CommandReport> {
   const outcome = new Promise<Uint8Array | string>((resolve) => (settle = resolve));
   const socket = await openUdp(ep, {
     datagram: (data) => settle(data),
-    error: (err) => settle((err as { code?: string } | null)?.code === "ECONNREFUSED" ? "port unreachable (ECONNREFUSED)" : errorText(err)),
+    error: (err) => settle(udpErrorText(err)),
   });
   const timer = setTimeout(() => settle(`no reply within ${p.timeoutMs} ms`), p.timeoutMs);
   const off = p.stop.on(() => settle("interrupted"));

@@ -10,7 +10,8 @@ import type { Socket } from "bun";
 import { LatencyHistogram } from "./latency.ts";
 import { readSeq, writeLine, writeSeq } from "../core/payload.ts";
 import { WriteQueue } from "../core/write-queue.ts";
-import { openUdp, ProbeConnectError, errorText, formatHostPort, type Endpoint, type UdpClient } from "./net.ts";
+import { openUdp, ProbeConnectError, formatHostPort, type Endpoint, type UdpClient } from "./net.ts";
+import { errorCode, errorText } from "../core/error-text.ts";
 import type { LoadReport, Progress } from "./report.ts";
 import type { Stopper } from "./stopper.ts";
 
@@ -310,7 +311,7 @@ class UdpLoadSocket {
   }
 
   private onError(err: unknown): void {
-    if ((err as { code?: string } | null)?.code === "ECONNREFUSED") return; // the sweep counts the loss
+    if (errorCode(err) === "ECONNREFUSED") return; // the sweep counts the loss
     this.onEvent(`UDP socket error: ${errorText(err)}`);
   }
 

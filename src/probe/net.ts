@@ -3,6 +3,7 @@
 // nothing here decodes what the server sends.
 import { isIPv4, isIPv6 } from "../core/ip-literal.ts";
 import { WriteQueue } from "../core/write-queue.ts";
+import { errorCode, errorText } from "../core/error-text.ts";
 import type { Socket } from "bun";
 import type { udp } from "bun";
 import type { Stopper } from "./stopper.ts";
@@ -37,27 +38,9 @@ export async function resolve(host: string, port: number): Promise<Endpoint[]> {
   }
 }
 
-/** An operator-readable reason for a socket error. */
-export function errorText(err: unknown): string {
-  const code = (err as { code?: string } | null)?.code;
-  switch (code) {
-    case "ECONNREFUSED":
-      return "connection refused (ECONNREFUSED)";
-    case "ECONNRESET":
-      return "connection reset (ECONNRESET)";
-    case "ETIMEDOUT":
-      return "timed out (ETIMEDOUT)";
-    case "EHOSTUNREACH":
-      return "host unreachable (EHOSTUNREACH)";
-    case "ENETUNREACH":
-      return "network unreachable (ENETUNREACH)";
-    case "ENOTFOUND":
-      return "no such host (ENOTFOUND)";
-    case "EAI_AGAIN":
-      return "name lookup failed for now (EAI_AGAIN)";
-    default:
-      return code ?? (err instanceof Error ? err.message : String(err));
-  }
+/** A UDP send's error: ECONNREFUSED there means the ICMP port-unreachable of an earlier datagram. */
+export function udpErrorText(err: unknown): string {
+  return errorCode(err) === "ECONNREFUSED" ? "port unreachable (ECONNREFUSED)" : errorText(err);
 }
 
 export type ReplyResult = Uint8Array | "timeout" | "closed" | "stopped";
@@ -218,7 +201,7 @@ export async function openUdp(ep: Endpoint, events: UdpEvents): Promise<UdpClien
         data: (_s, data) => events.datagram(data),
         drain: () => events.drain?.(),
         // Bun calls error(err) with `this` = the socket, not (socket, err) as
-        // typed (field notes): take whichever argument is the error.
+        // typed: take whichever argument is the error.
         error: function (...args: unknown[]) {
           events.error(args.find((a) => a instanceof Error) ?? args[0]);
         } as unknown as (s: UdpClient, e: Error) => void,

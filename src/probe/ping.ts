@@ -2,7 +2,7 @@
 // byte against what was sent, one printed line per reply, then a summary.
 import { describeMismatch, firstDifference, makeLine, readSeq } from "../core/payload.ts";
 import { summarize } from "./latency.ts";
-import { errorText, openUdp, TcpLink, type Endpoint } from "./net.ts";
+import { openUdp, TcpLink, udpErrorText, type Endpoint } from "./net.ts";
 import type { PingReport, ReplyRecord } from "./report.ts";
 import type { Stopper } from "./stopper.ts";
 
@@ -135,9 +135,7 @@ export async function pingUdp(p: PingParams): Promise<PingReport> {
       if (outcome === "timeout") {
         record(report, rtts, { seq, status: "lost", bytes: 0, rttMs: null, detail: `no reply within ${p.timeoutMs} ms` }, p);
       } else if ("error" in outcome) {
-        const code = (outcome.error as { code?: string } | null)?.code;
-        const detail = code === "ECONNREFUSED" ? "port unreachable (ECONNREFUSED)" : errorText(outcome.error);
-        record(report, rtts, { seq, status: "lost", bytes: 0, rttMs: null, detail }, p);
+        record(report, rtts, { seq, status: "lost", bytes: 0, rttMs: null, detail: udpErrorText(outcome.error) }, p);
       } else {
         record(report, rtts, judge(seq, line, outcome.data, rtt), p);
       }

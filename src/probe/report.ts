@@ -1,8 +1,7 @@
 // What the probe prints: per-reply lines, summaries, the load progress line
 // and the JSON reports. Pure: data in, text out.
 import type { RttSummary } from "./latency.ts";
-
-export type Proto = "tcp" | "udp";
+import type { Transport } from "../core/commands.ts";
 
 export interface ReplyRecord {
   seq: number;
@@ -18,7 +17,7 @@ export interface ReplyRecord {
 export interface PingReport {
   target: string;
   address: string;
-  proto: Proto;
+  proto: Transport;
   size: number;
   sent: number;
   received: number;
@@ -33,7 +32,7 @@ export interface PingReport {
 export interface LoadReport {
   target: string;
   address: string;
-  proto: Proto;
+  proto: Transport;
   size: number;
   connections: number;
   pipeline: number;
@@ -51,7 +50,7 @@ export interface LoadReport {
 export interface CommandReport {
   target: string;
   address: string;
-  proto: Proto;
+  proto: Transport;
   command: string;
   /** The reply without its line terminator, or null when none came. */
   reply: string | null;
@@ -66,7 +65,7 @@ export const commandOk = (r: CommandReport) => r.reply !== null && !r.reply.star
 /** Milliseconds with three decimals (microsecond resolution). */
 export const ms = (v: number) => v.toFixed(3);
 
-export function pingHeader(target: string, address: string, proto: Proto, count: number, size: number): string {
+export function pingHeader(target: string, address: string, proto: Transport, count: number, size: number): string {
   const via = target.startsWith(address) || target.startsWith(`[${address}]`) ? "" : ` (${address})`;
   const what = proto === "tcp" ? "lines" : "datagrams";
   return `PROBE ${target}${via} ${proto}: ${count} ${what} of ${size} bytes\n`;

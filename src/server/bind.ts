@@ -3,6 +3,7 @@
 import { StartupError } from "../core/startup-error.ts";
 import type { SocketHandler, TCPSocketListener } from "bun";
 import type { udp } from "bun";
+import { errnoName, errorCode, errorText } from "../core/error-text.ts";
 import * as libc from "../sys/libc.ts";
 import type { Logger } from "../sys/log.ts";
 
@@ -22,18 +23,9 @@ type UdpOnFd = (opts: { fd: number; socket: UdpHandlers; binaryType: "uint8array
 
 /** Why a bind failed, in words an operator can act on (also used by the metrics listener). */
 export function bindFailureReason(err: unknown): string {
-  const code = (err as { code?: string }).code;
-  switch (code) {
-    case "EADDRINUSE":
-      return "address already in use (EADDRINUSE)";
-    case "EACCES":
-    case "EPERM":
-      return `permission denied (${code}; ports below 1024 need CAP_NET_BIND_SERVICE)`;
-    case "EADDRNOTAVAIL":
-      return "address not available on this host (EADDRNOTAVAIL)";
-    default:
-      return code ?? (err instanceof Error ? err.message.split("\n")[0]! : String(err));
-  }
+  const code = errorCode(err);
+  if (code === "EACCES" || code === "EPERM") return `permission denied (${code}; ports below 1024 need CAP_NET_BIND_SERVICE)`;
+  return errorText(err);
 }
 
 const fatal = (code: string | undefined) => code === "EADDRINUSE" || code === "EACCES" || code === "EPERM";
@@ -55,8 +47,7 @@ async function bindDualStack<T>(
   try {
     v6 = await open("::", port);
   } catch (err) {
-    const code = (err as { code?: string }).code;
-    if (fatal(code)) throw new BindError(`cannot listen on ${proto} port ${port}: ${bindFailureReason(err)}`);
+    if (fatal(errorCode(err))) throw new BindError(`cannot listen on ${proto} port ${port}: ${bindFailureReason(err)}`);
     log.warn(`no IPv6 for ${proto} (${bindFailureReason(err)}): listening on IPv4 only`);
     try {
       const v4 = await open("0.0.0.0", port);
@@ -154,5 +145,5 @@ export function listenerFd(listener: TCPSocketListener<unknown>): number {
 /** Bun listens with a fixed backlog; listen(2) again updates it in place. */
 function applyBacklog(listener: TCPSocketListener<unknown>, backlog: number, log: Logger): void {
   const rc = libc.listen(listenerFd(listener), backlog);
-  if (rc < 0) log.warn("could not apply --backlog", { backlog, error: libc.errnoName(rc) });
+  if (rc < 0) log.warn("could not apply --backlog", { backlog, error: errnoName(rc) });
 }

@@ -1,6 +1,7 @@
 // Where the /shutdown token comes from: systemd's credential first, then
 // --shutdown-token-file. Never argv, never the environment, never logged.
 import { StartupError } from "../core/startup-error.ts";
+import { errorCode, errorWords } from "../core/error-text.ts";
 import { nodeFs } from "../sys/node-fs.ts";
 
 export const CREDENTIAL_NAME = "shutdown.token";
@@ -35,7 +36,7 @@ export function loadShutdownToken(src: TokenSource): LoadedToken {
     mode = st.mode;
   } catch (err) {
     if (err instanceof TokenError) throw err;
-    throw new TokenError(`--shutdown-token-file ${path}: ${reason(err)}`);
+    throw new TokenError(`--shutdown-token-file ${path}: ${errorWords(err)}`);
   }
   if ((mode & 0o077) !== 0) {
     throw new TokenError(
@@ -50,8 +51,8 @@ function tryRead(path: string, mustExist = false): Uint8Array | null {
   try {
     return nodeFs().readFileSync(path);
   } catch (err) {
-    if (!mustExist && (err as NodeJS.ErrnoException).code === "ENOENT") return null;
-    throw new TokenError(`${mustExist ? "--shutdown-token-file " : "credential "}${path}: ${reason(err)}`);
+    if (!mustExist && errorCode(err) === "ENOENT") return null;
+    throw new TokenError(`${mustExist ? "--shutdown-token-file " : "credential "}${path}: ${errorWords(err)}`);
   }
 }
 
@@ -65,17 +66,3 @@ function trimmed(data: Uint8Array): Uint8Array | null {
 }
 
 const isSpace = (b: number) => b === 0x20 || (b >= 0x09 && b <= 0x0d);
-
-function reason(err: unknown): string {
-  const e = err as NodeJS.ErrnoException;
-  switch (e.code) {
-    case "ENOENT":
-      return "no such file";
-    case "EACCES":
-      return "permission denied";
-    case "EISDIR":
-      return "is a directory";
-    default:
-      return e.code ?? String(e.message ?? err);
-  }
-}

@@ -1,6 +1,7 @@
 // The UDP side: each datagram is one message, answered to its sender.
 import type { udp } from "bun";
 import { REPLY } from "../core/commands.ts";
+import { errorText } from "../core/error-text.ts";
 import type { CommandRunner } from "./command-runner.ts";
 import { isLoopback, formatPeer } from "../core/peer.ts";
 import type { Logger } from "../sys/log.ts";
@@ -38,8 +39,8 @@ export class UdpService {
   readonly handlers = {
     data: (socket: UdpSocket, data: Uint8Array, port: number, address: string, flags: udp.ReceiveFlags) =>
       this.datagram(socket, data, port, address, flags.truncated),
-    // Bun calls error(err) with `this` = the socket, unlike its typings (field notes).
-    error: (err: unknown) => this.log.debug("udp socket error", { error: describe(err) }),
+    // Bun calls error(err) with `this` = the socket, not (socket, err) as its typings say.
+    error: (err: unknown) => this.log.debug("udp socket error", { error: errorText(err) }),
   };
 
   private datagram(socket: UdpSocket, data: Uint8Array, port: number, address: string, truncated: boolean): void {
@@ -90,14 +91,13 @@ export class UdpService {
       if (!socket.closed) sent = socket.sendMany(batch);
     } catch (err) {
       // A failure here must never escape the timer callback and end the process.
-      this.log.debug("udp send failed", { error: describe(err), replies: count });
+      this.log.debug("udp send failed", { error: errorText(err), replies: count });
     }
     if (sent === count) {
       this.stats.udpBytesOut += this.batchBytes;
     } else {
-      // The kernel's send buffer was full: UDP drops, and we count it.
+      // The kernel's send buffer was full: the rest is dropped, as UDP does.
       for (let i = 0; i < sent; i++) this.stats.udpBytesOut += (batch[i * 3] as Uint8Array).length;
-      this.stats.udpDropped += count - sent;
     }
     batch.length = 0;
     this.batchBytes = 0;
@@ -113,7 +113,6 @@ export class UdpService {
   }
 
   private refuseLowPort(address: string, port: number): void {
-    this.stats.udpDropped++;
     if (!this.lowPortWarned) {
       this.lowPortWarned = true;
       this.log.warn("not answering UDP from source ports below 1024 (echo-loop guard; see --udp-allow-low-ports)", {
@@ -121,8 +120,4 @@ export class UdpService {
       });
     }
   }
-}
-
-function describe(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

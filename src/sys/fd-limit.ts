@@ -1,5 +1,6 @@
-// Keep accept() from ever meeting EMFILE: Bun's accept loop spins a CPU at
-// 100 % when it does (field notes, trap 3). At start the soft RLIMIT_NOFILE is
+// Keep accept() from ever meeting EMFILE: Bun's accept loop then spins a CPU
+// at 100 %, with no error the script can see, until descriptors free up
+// (Bun 1.4.5; upstream oven-sh/bun#32705). At start the soft RLIMIT_NOFILE is
 // raised to the hard limit, and --max-tcp is clamped so that every client plus
 // a headroom for listeners, the rejected-busy socket of the moment, logs and
 // runtime internals fits under it: the "server busy" rejection then always

@@ -169,22 +169,3 @@ export function isatty(fd: number): boolean {
 export function close(fd: number): number {
   return result(symbols.close(fd));
 }
-
-/** Describe a -errno value the way strerror would, for log lines. */
-export function errnoName(negErrno: number): string {
-  return ERRNO_NAMES[-negErrno] ?? `errno ${-negErrno}`;
-}
-
-const ERRNO_NAMES: Record<number, string> = {
-  1: "EPERM",
-  9: "EBADF",
-  11: "EAGAIN",
-  13: "EACCES",
-  22: "EINVAL",
-  24: "EMFILE",
-  88: "ENOTSOCK",
-  97: "EAFNOSUPPORT",
-  98: "EADDRINUSE",
-  111: "ECONNREFUSED",
-  2: "ENOENT",
-};

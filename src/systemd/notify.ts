@@ -7,6 +7,7 @@
 // (socket/sendto, non-blocking) so systemd sees our own pid as the sender:
 // never via systemd-notify. A failed send is logged once and never stops the
 // daemon; the timers are unref'd and cleared when the stop begins.
+import { errnoName } from "../core/error-text.ts";
 import * as libc from "../sys/libc.ts";
 import type { Logger } from "../sys/log.ts";
 import type { Env } from "./socket-activation.ts";
@@ -151,7 +152,7 @@ export class Notifier {
   }
 
   private failure(call: string, rc: number): false {
-    const fields = { call, error: libc.errnoName(rc) };
+    const fields = { call, error: errnoName(rc) };
     if (!this.failed) this.log.warn("sd_notify failed (further failures logged at debug level)", fields);
     else this.log.debug("sd_notify failed", fields);
     this.failed = true;

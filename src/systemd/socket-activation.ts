@@ -14,6 +14,7 @@
 // would silently replace systemd's Backlog=: the backlog found before
 // adoption (TCP_INFO) is put back by restoreBacklogs(); --backlog is never
 // applied to an adopted socket.
+import { errnoName } from "../core/error-text.ts";
 import * as libc from "../sys/libc.ts";
 import type { Logger } from "../sys/log.ts";
 
@@ -91,7 +92,7 @@ const TYPE: Record<number, string> = { [libc.SOCK_STREAM]: "stream", [libc.SOCK_
 export function classify(p: FdProbe): Verdict {
   if (p.type === -EBADF) return { use: "skip", why: "not an open descriptor" };
   if (p.type === -ENOTSOCK) return { use: "close", why: "not a socket" };
-  if (p.type < 0) return { use: "close", why: `unusable (${libc.errnoName(p.type)})` };
+  if (p.type < 0) return { use: "close", why: `unusable (${errnoName(p.type)})` };
   const type = TYPE[p.type] ?? `type ${p.type}`;
   if (p.family !== libc.AF_INET && p.family !== libc.AF_INET6) {
     const family = p.family < 0 ? "unknown family" : (FAMILY[p.family] ?? `family ${p.family}`);
@@ -171,7 +172,7 @@ export function takeListenFds(env: Env, pid: number, log: Logger): Activation | 
     restoreBacklogs() {
       for (const [fd, backlog] of backlogs) {
         const rc = libc.listen(fd, backlog);
-        if (rc < 0) log.warn("socket activation: could not restore the listener's backlog", { fd, backlog, error: libc.errnoName(rc) });
+        if (rc < 0) log.warn("socket activation: could not restore the listener's backlog", { fd, backlog, error: errnoName(rc) });
       }
     },
   };

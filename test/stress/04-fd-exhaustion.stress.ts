@@ -1,8 +1,8 @@
 // Scenario 4 — descriptor exhaustion: the server runs with `ulimit -n 64`
 // (hard and soft) and --max-tcp 1024, far above it. It must clamp --max-tcp
 // with one warning, so that the "server busy" rejection always comes before
-// accept(2) could fail with EMFILE (Bun spins a CPU at 100 % there: field
-// notes, trap 3). Then: fill every slot with echoing clients, flood it with
+// accept(2) could fail with EMFILE (Bun spins a CPU at 100 % there, upstream
+// oven-sh/bun#32705). Then: fill every slot with echoing clients, flood it with
 // more connections than the limit (held open and churned), and check the
 // server answers each with "server busy", does not spin, keeps serving its
 // clients, warns about it once per 10 s at most, and accepts again once the

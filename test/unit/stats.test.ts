@@ -23,12 +23,12 @@ describe("UdpPeerTable", () => {
     expect(t.touch("a", 1, 2500)).toBe(true);
   });
 
-  test("past the cap new peers are not recorded and are counted as overflowed", () => {
+  test("past the cap new peers are answered but not recorded", () => {
     const t = new UdpPeerTable(60_000, 2);
     expect(t.touch("a", 1, 0)).toBe(true);
     expect(t.touch("b", 1, 0)).toBe(true);
     expect(t.touch("c", 1, 0)).toBe(false);
-    expect(t.overflowed).toBe(1);
+    expect(t.active(1)).toBe(2);
     expect(t.touch("a", 1, 1)).toBe(false); // known peers still refresh
     expect(t.active(2)).toBe(2);
   });
