@@ -5,7 +5,15 @@
 
 const LF = 0x0a;
 const CR = 0x0d;
-const SLASH = 0x2f;
+/** A line (TCP) or datagram (UDP) starting with this byte is a command. */
+export const SLASH = 0x2f;
+
+/** Where a command's text ends: buf[start, end) without a trailing LF, nor the CR before it. */
+export function commandEnd(buf: Uint8Array, start: number, end: number): number {
+  if (end > start && buf[end - 1] === LF) end--;
+  if (end > start && buf[end - 1] === CR) end--;
+  return end;
+}
 
 export interface FrameSink {
   /** A complete plain line, its own terminator included: buf[start, end). */
@@ -74,7 +82,7 @@ export class LineFramer {
     const len = this.carryLen;
     this.carryLen = 0;
     if (carry[0] === SLASH) {
-      sink.command(carry, 0, len > 0 && carry[len - 1] === CR ? len - 1 : len);
+      sink.command(carry, 0, commandEnd(carry, 0, len));
     } else {
       sink.echo(carry, 0, len);
     }
@@ -116,9 +124,7 @@ export class LineFramer {
   private line(buf: Uint8Array, start: number, end: number, sink: FrameSink): void {
     this.overflowStreak = 0;
     if (buf[start] === SLASH) {
-      let stop = end - 1; // drop the LF
-      if (stop > start && buf[stop - 1] === CR) stop--;
-      sink.command(buf, start, stop);
+      sink.command(buf, start, commandEnd(buf, start, end));
     } else {
       sink.echo(buf, start, end);
     }

@@ -1,15 +1,12 @@
 // The UDP side: each datagram is one message, answered to its sender.
 import type { udp } from "bun";
 import { REPLY } from "../core/commands.ts";
+import { commandEnd, SLASH } from "../core/framing.ts";
 import { errorText } from "../core/error-text.ts";
 import type { CommandRunner } from "./command-runner.ts";
 import { isLoopback, formatPeer } from "../core/peer.ts";
 import type { Logger } from "../sys/log.ts";
 import type { Stats } from "../core/stats.ts";
-
-const LF = 0x0a;
-const CR = 0x0d;
-const SLASH = 0x2f;
 
 export type UdpSocket = udp.Socket<"uint8array">;
 
@@ -104,9 +101,7 @@ export class UdpService {
   };
 
   private command(data: Uint8Array, port: number, address: string): Uint8Array {
-    let end = data.length;
-    if (end > 0 && data[end - 1] === LF) end--;
-    if (end > 0 && data[end - 1] === CR) end--;
+    const end = commandEnd(data, 0, data.length);
     const peer = formatPeer(address, port);
     const sender = { transport: "udp", loopback: isLoopback(address), clientAddress: address, clientPort: port, logFields: () => ({ peer }) } as const;
     return this.opts.commands.run(sender, data, 0, end).reply;

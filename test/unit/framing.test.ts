@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { LineFramer, type FrameSink } from "../../src/core/framing.ts";
+import { commandEnd, LineFramer, type FrameSink } from "../../src/core/framing.ts";
 
 /** Renders framer events as text: echoed bytes verbatim, commands and overflows tagged. */
 class Transcript implements FrameSink {
@@ -121,4 +121,15 @@ describe("LineFramer", () => {
       expectSplitInvariant(input, 8, true);
     }
   });
+});
+
+test("commandEnd: a trailing LF and the CR before it are not part of a command (TCP lines and UDP datagrams alike)", () => {
+  const b = (s: string) => new TextEncoder().encode(s);
+  expect(commandEnd(b("/time\r\n"), 0, 7)).toBe(5);
+  expect(commandEnd(b("/time\n"), 0, 6)).toBe(5);
+  expect(commandEnd(b("/time\r"), 0, 6)).toBe(5);
+  expect(commandEnd(b("/time"), 0, 5)).toBe(5);
+  expect(commandEnd(b("/time\n\n"), 0, 7)).toBe(6); // one terminator only
+  expect(commandEnd(b("x\r\n/\r\n"), 3, 6)).toBe(4); // never before start
+  expect(commandEnd(b("\r\n"), 1, 2)).toBe(1);
 });
