@@ -12,6 +12,7 @@ import { startServer, type Server } from "./server/server.ts";
 import { takeListenFds } from "./systemd/socket-activation.ts";
 import { Notifier } from "./systemd/notify.ts";
 import { ReloadSignal } from "./sys/reload-signal.ts";
+import { loadTlsCredentials } from "./server/tls-credentials.ts";
 import type { Config } from "./core/config.ts";
 import { defaultInstance } from "./core/instance.ts";
 import { hostname } from "./sys/libc.ts";
@@ -56,12 +57,10 @@ async function main(argv: string[]): Promise<void> {
   process.exit(0);
 }
 
-async function start(config: Config, log: Logger, _reload: ReloadSignal): Promise<Server> {
+async function start(config: Config, log: Logger, reload: ReloadSignal): Promise<Server> {
   try {
-    const { token, origin } = loadShutdownToken({
-      credentialsDirectory: process.env.CREDENTIALS_DIRECTORY,
-      tokenFile: config.shutdownTokenFile,
-    });
+    const credentialsDirectory = process.env.CREDENTIALS_DIRECTORY;
+    const { token, origin } = loadShutdownToken({ credentialsDirectory, tokenFile: config.shutdownTokenFile });
     const budget = applyFdBudget(config.maxTcp);
     if (budget?.clamped) {
       log.warn(`--max-tcp ${config.maxTcp} does not fit the descriptor limit: serving at most ${budget.maxTcp} clients`, {
@@ -69,6 +68,7 @@ async function start(config: Config, log: Logger, _reload: ReloadSignal): Promis
         nofile_hard: budget.before.hard,
       });
     }
+    const tlsCredentials = config.tls ? await loadTlsCredentials(config.tls, credentialsDirectory) : undefined;
     const instance = config.instance ?? defaultInstance(hostname());
     const effective = { ...config, maxTcp: budget?.maxTcp ?? config.maxTcp, instance };
     const activation = takeListenFds(process.env, process.pid, log);
@@ -85,6 +85,10 @@ async function start(config: Config, log: Logger, _reload: ReloadSignal): Promis
       idle_timeout: effective.idleTimeout,
       shutdown_token: origin,
       nofile: budget?.soft,
+      tls_port: config.tls?.port,
+      tls_credentials: tlsCredentials?.origin,
+      tls_serial: tlsCredentials?.serial,
+      proxy_protocol_from: config.proxyProtocolFrom === null ? undefined : config.proxyProtocolFrom.length,
     });
     const notifier = Notifier.fromEnv(process.env, process.pid, log);
     const server = await startServer(effective, {
@@ -93,7 +97,17 @@ async function start(config: Config, log: Logger, _reload: ReloadSignal): Promis
       instance,
       adopted: activation?.sockets,
       onStopping: (why) => notifier?.stopping(why),
+      tlsCredentials,
     });
+    const tls = config.tls;
+    if (tls) {
+      // A pair that fails to load or check leaves the old one in force (ReloadSignal logs the error).
+      reload.add("TLS certificate and key", async () => {
+        const fresh = await loadTlsCredentials(tls, credentialsDirectory);
+        server.useTlsCredentials(fresh);
+        log.info("TLS certificate and key reloaded", { tls_credentials: fresh.origin, tls_serial: fresh.serial });
+      });
+    }
     activation?.restoreBacklogs();
     if (effective.metrics) {
       if (effective.metrics.port !== 0 && effective.metrics.port === server.tcpPort) {

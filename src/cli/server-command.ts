@@ -8,7 +8,8 @@
 import { parseArgv, UsageError, type FlagTable, type Values } from "./argv.ts";
 import { integer, parseHostPort } from "./values.ts";
 import { INSTANCE_MAX, isInstanceName } from "../core/instance.ts";
-import { DEFAULTS, MAX_UDP_PAYLOAD, type Config, type LogFormat, type Verbosity } from "../core/config.ts";
+import { parseCidrList, type Cidr } from "../core/cidr.ts";
+import { DEFAULTS, MAX_UDP_PAYLOAD, type Config, type TlsConfig, type LogFormat, type Verbosity } from "../core/config.ts";
 import pkg from "../../package.json" with { type: "json" };
 
 export const VERSION: string = pkg.version;
@@ -34,6 +35,10 @@ export const SERVER_FLAGS = {
   "udp-allow-low-ports": { type: "boolean", description: "also answer UDP source ports 1-1023 (off: avoids echo loops)" },
   "shutdown-token-file": { type: "string", valueHint: "PATH", description: "file holding the /shutdown token (mode 0600 or stricter)" },
   "log-format": { type: "string", valueHint: "text|json", description: "log line format on stderr", default: DEFAULTS.logFormat },
+  "proxy-protocol-from": { type: "string", valueHint: "CIDR[,CIDR...]", description: "peers in these networks must start with a PROXY header (v1 or v2); others are not parsed" },
+  "tls-port": { type: "string", valueHint: "N", description: "serve the line protocol over TLS on this port too (needs --tls-cert and --tls-key)" },
+  "tls-cert": { type: "string", valueHint: "PATH", description: "TLS certificate chain, PEM (reloaded on SIGHUP)" },
+  "tls-key": { type: "string", valueHint: "PATH", description: "TLS private key, PEM, mode 0600 or stricter (reloaded on SIGHUP)" },
   instance: { type: "string", valueHint: "NAME", description: "name /instance answers, also in logs, STATUS and /metrics (1-64 printable ASCII, no spaces)", default: "the hostname" },
   metrics: { type: "string", valueHint: "ADDR:PORT", description: "serve Prometheus GET /metrics there, e.g. 127.0.0.1:9712 or [::1]:9712 (off by default)" },
   verbose: { type: "boolean", short: "v", multiple: true, description: "more logs; -vv adds per-connection and per-line tracing" },
@@ -79,6 +84,29 @@ function toConfig(v: Values<typeof SERVER_FLAGS>): Config {
     verbosity: (v.quiet ? 0 : Math.min(1 + verbose, 3)) as Verbosity,
     metrics,
     instance: instance(v.instance),
+    proxyProtocolFrom: proxyFrom(v["proxy-protocol-from"]),
+    tls: tls(v),
+  };
+}
+
+function proxyFrom(raw: string | undefined): Cidr[] | null {
+  if (raw === undefined) return null;
+  try {
+    return parseCidrList(raw);
+  } catch (err) {
+    throw new UsageError(`--proxy-protocol-from: ${(err as Error).message}`);
+  }
+}
+
+/** All three TLS flags or none. */
+function tls(v: Values<typeof SERVER_FLAGS>): TlsConfig | null {
+  const given = (["tls-port", "tls-cert", "tls-key"] as const).filter((f) => v[f] !== undefined);
+  if (given.length === 0) return null;
+  if (given.length < 3) throw new UsageError("--tls-port, --tls-cert and --tls-key go together: give all three");
+  return {
+    port: integer("--tls-port", v["tls-port"], 0, 0, 65535),
+    certFile: path("--tls-cert", v["tls-cert"])!,
+    keyFile: path("--tls-key", v["tls-key"])!,
   };
 }
 

@@ -1,5 +1,6 @@
 // The server's whole configuration as one plain object: what the CLI produces
 // and what tests hand to startServer() directly.
+import type { Cidr } from "./cidr.ts";
 
 export type LogFormat = "text" | "json";
 /** 0 quiet (warnings and errors), 1 normal, 2 verbose (-v), 3 debug (-vv). */
@@ -25,6 +26,17 @@ export interface Config {
   metrics: HostPort | null;
   /** The name /instance answers (1-64 printable ASCII, no spaces); null = the hostname. */
   instance: string | null;
+  /** --proxy-protocol-from: peers that must start with a PROXY header; null = none (nothing parsed). */
+  proxyProtocolFrom: Cidr[] | null;
+  /** --tls-port with --tls-cert and --tls-key; null = no TLS listener. */
+  tls: TlsConfig | null;
+}
+
+export interface TlsConfig {
+  port: number;
+  /** PEM files; $CREDENTIALS_DIRECTORY/tls.crt and tls.key take precedence when present. */
+  certFile: string;
+  keyFile: string;
 }
 
 /** A host name or address literal (IPv6 without brackets) and a port. */
@@ -50,6 +62,8 @@ export const DEFAULTS: Config = {
   verbosity: 1,
   metrics: null,
   instance: null,
+  proxyProtocolFrom: null,
+  tls: null,
 };
 
 /** Largest UDP payload the kernel can deliver (IPv6: 65535 - 8-byte header). */

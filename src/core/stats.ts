@@ -57,6 +57,10 @@ export class Stats {
   udpBytesOut = 0;
   /** Distinct UDP peers ever counted (a peer that aged out and came back counts again). */
   udpPeersCounted = 0;
+  /** Connections from a --proxy-protocol-from source closed for a missing, malformed or late PROXY header. */
+  proxyHeaderErrors = 0;
+  /** TLS handshakes on --tls-port, by outcome. */
+  readonly tlsHandshakes = { ok: 0, failed: 0 };
   readonly commands: Record<CommandName, number> = { time: 0, stats: 0, whoami: 0, instance: 0, shutdown: 0, unknown: 0 };
   readonly shutdownRejected: Record<string, number> = {};
 

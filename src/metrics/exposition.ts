@@ -35,6 +35,8 @@ export interface StatsView {
   udpTruncated: number;
   udpBytesIn: number;
   udpBytesOut: number;
+  proxyHeaderErrors: number;
+  readonly tlsHandshakes: { readonly ok: number; readonly failed: number };
   readonly commands: Readonly<Record<CommandName, number>>;
   readonly shutdownRejected: Readonly<Record<string, number>>;
   readonly udpPeers: { active(nowMs: number): number };
@@ -85,6 +87,15 @@ export function serverFamilies(s: StatsView, nowMs: number): Family[] {
       "/shutdown requests refused, by reason.",
       [...rejected].map((reason) => ({ labels: { reason }, value: s.shutdownRejected[reason] ?? 0 })),
     ),
+    counter(
+      "epoll_echo_proxy_header_errors_total",
+      "Connections from --proxy-protocol-from sources closed for a missing, malformed or incomplete PROXY header.",
+      [{ value: s.proxyHeaderErrors }],
+    ),
+    counter("epoll_echo_tls_handshakes_total", "TLS handshakes on --tls-port, by result.", [
+      { labels: { result: "ok" }, value: s.tlsHandshakes.ok },
+      { labels: { result: "failed" }, value: s.tlsHandshakes.failed },
+    ]),
     gauge("epoll_echo_tcp_connections", "TCP clients connected now.", s.tcpConnected),
     gauge("epoll_echo_udp_active_peers", "Distinct UDP peers seen within --udp-window.", s.udpPeers.active(nowMs)),
     gauge("epoll_echo_tcp_pending_output_bytes", "Bytes owed to TCP clients and not yet taken by the kernel.", s.tcpPendingOutput),

@@ -10,6 +10,9 @@ import { CommandRunner } from "./command-runner.ts";
 import { TcpService } from "./tcp-server.ts";
 import type { TcpConnection } from "./tcp-connection.ts";
 import { UdpService, type UdpSocket } from "./udp-server.ts";
+import { ProxyGate } from "./proxy-gate.ts";
+import { TlsFront, type RawTlsSocket } from "./tls-server.ts";
+import type { TlsCredentials } from "./tls-credentials.ts";
 import { adoptTcp, adoptUdp, bindTcp, bindUdp, boundPort, listenerFd } from "./bind.ts";
 
 /** Peers remembered for /stats at most; past it new peers are answered but not counted. */
@@ -33,17 +36,23 @@ export interface ServerOptions {
   adopted?: AdoptedSockets;
   /** Called once when a stop begins (signal or /shutdown), before clients are drained. */
   onStopping?(reason: string): void;
+  /** The certificate and key for config.tls (loaded by the caller: a bad pair is a startup error). */
+  tlsCredentials?: TlsCredentials;
 }
 
 export interface Server {
   readonly tcpPort: number;
   readonly udpPort: number;
+  /** null without --tls-port. */
+  readonly tlsPort: number | null;
   readonly stats: Stats;
   readonly config: Config;
   /** Begin a graceful stop; resolves once every client is closed or the deadline passed. */
   stop(reason: string): Promise<void>;
   /** Resolves when a stop has finished, whoever started it. */
   readonly stopped: Promise<void>;
+  /** New TLS handshakes use these from now on; open connections are untouched. */
+  useTlsCredentials(credentials: TlsCredentials): void;
 }
 
 export async function startServer(config: Config, opts: ServerOptions): Promise<Server> {
@@ -62,6 +71,7 @@ export async function startServer(config: Config, opts: ServerOptions): Promise<
     clock,
     commands,
     onShutdownRequest: () => void stop("/shutdown"),
+    proxyGate: config.proxyProtocolFrom === null ? null : new ProxyGate(config.proxyProtocolFrom, stats, clock, log),
   });
   const udp = new UdpService({
     maxDatagram: config.maxDatagram,
@@ -99,6 +109,23 @@ export async function startServer(config: Config, opts: ServerOptions): Promise<
     throw err;
   }
 
+  let tls: TlsFront | null = null;
+  let tlsListeners: TCPSocketListener<RawTlsSocket["data"]>[] = [];
+  let tlsPort: number | null = null;
+  if (config.tls !== null) {
+    if (!opts.tlsCredentials) throw new Error("startServer: config.tls without tlsCredentials");
+    tls = new TlsFront(opts.tlsCredentials, tcp, tcp.proxyGate, stats);
+    try {
+      const bound = await bindTcp(config.tls.port, config.backlog, tls.handlers, log);
+      tlsListeners = bound.sockets;
+      tlsPort = bound.port;
+    } catch (err) {
+      for (const l of listeners) l.stop(true);
+      for (const s of udpSockets) s.close();
+      throw err;
+    }
+  }
+
   const housekeeping = setInterval(() => {
     clock.tick();
     tcp.sweepIdle();
@@ -113,7 +140,7 @@ export async function startServer(config: Config, opts: ServerOptions): Promise<
     stopping ??= (async () => {
       log.info("stopping", { reason, clients: tcp.connections.size });
       opts.onStopping?.(reason);
-      for (const l of listeners) l.stop(false);
+      for (const l of [...listeners, ...tlsListeners]) l.stop(false);
       for (const s of udpSockets) s.close();
       clearInterval(housekeeping);
       await drain(tcp);
@@ -124,10 +151,20 @@ export async function startServer(config: Config, opts: ServerOptions): Promise<
   };
 
   log.info(`listening (TCP port=${tcpPort}, UDP port=${udpPort})`, {
+    tls_port: tlsPort ?? undefined,
     tcp: adopted.tcp.length > 0 ? "adopted" : undefined,
     udp: adopted.udp.length > 0 ? "adopted" : undefined,
   });
-  return { tcpPort, udpPort, stats, config, stop: (r) => stop(r), stopped };
+  return {
+    tcpPort,
+    udpPort,
+    tlsPort,
+    stats,
+    config,
+    stop: (r) => stop(r),
+    stopped,
+    useTlsCredentials: (credentials) => tls?.use(credentials),
+  };
 }
 
 /**

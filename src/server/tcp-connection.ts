@@ -6,6 +6,7 @@ import type { Socket } from "bun";
 import { LineFramer, type FrameSink } from "../core/framing.ts";
 import { REPLY } from "../core/commands.ts";
 import { ReplyAssembler } from "../core/reply-assembler.ts";
+import type { ProxySource } from "../core/proxy-header.ts";
 import { formatPeer } from "../core/peer.ts";
 import type { Transport } from "../core/commands.ts";
 import type { Stats } from "../core/stats.ts";
@@ -114,6 +115,12 @@ export class TcpConnection implements FrameSink, CommandSender {
     this.lastActive = ctx.clock.seconds;
     this.clientAddress = address;
     this.clientPort = port;
+  }
+
+  /** A PROXY header named the client: /whoami and the logs use it from now on. */
+  setClient(client: ProxySource): void {
+    this.clientAddress = client.address;
+    this.clientPort = client.port;
   }
 
   get peer(): string {

@@ -7,12 +7,16 @@ import { isLoopback, formatPeer } from "../core/peer.ts";
 import type { Logger } from "../sys/log.ts";
 import type { Stats } from "../core/stats.ts";
 import type { CoarseClock } from "../core/clock.ts";
+import type { ProxySource } from "../core/proxy-header.ts";
+import type { HeaderWait, ProxyGate } from "./proxy-gate.ts";
 
 /** The service's settings; the connections get the part they need (ConnectionContext). */
 export interface TcpServiceOptions extends Omit<ConnectionContext, "output"> {
   maxTcp: number;
   /** Seconds; 0 = never close idle clients. */
   idleTimeout: number;
+  /** --proxy-protocol-from; null when off (then no connection pays for it). */
+  proxyGate: ProxyGate | null;
 }
 
 export class TcpService {
@@ -24,17 +28,26 @@ export class TcpService {
   private nextId = 1;
   private busyWarnedAt = -Infinity;
   private busySinceWarn = 0;
+  /** --max-tcp: clients served at once. */
+  readonly maxTcp: number;
+  /** --proxy-protocol-from, or null. */
+  readonly proxyGate: ProxyGate | null;
+  /** Connections whose PROXY header is still awaited (null without --proxy-protocol-from). */
+  private readonly awaitingHeader: Map<TcpConnection, HeaderWait> | null;
 
   constructor(private readonly opts: TcpServiceOptions) {
     this.log = opts.log;
     this.stats = opts.stats;
     this.clock = opts.clock;
     this.context = { ...opts, output: outputPolicy(opts.stats) };
+    this.maxTcp = opts.maxTcp;
+    this.proxyGate = opts.proxyGate;
+    this.awaitingHeader = opts.proxyGate === null ? null : new Map();
   }
 
   /** The handlers for Bun.listen; `this` is bound once, no closure per event. */
   readonly handlers = {
-    open: (socket: Socket<TcpConnection>) => this.open(socket),
+    open: (socket: Socket<TcpConnection>) => this.accept(socket, undefined),
     // `data` is unset on a socket rejected as busy; it is closed at once, but be safe.
     data: (socket: Socket<TcpConnection>, data: Uint8Array) => socket.data?.onData(data),
     drain: (socket: Socket<TcpConnection>) => socket.data?.onDrain(),
@@ -58,7 +71,13 @@ export class TcpService {
     }
   }
 
-  private open(socket: Socket<TcpConnection>): void {
+  /**
+   * A new client socket (plain, or TLS before its handshake). `client` is the
+   * client a PROXY header already named (TLS port: read before the handshake;
+   * null: keep the real peer); undefined when no header was read yet: then a
+   * peer in --proxy-protocol-from must send one first.
+   */
+  accept(socket: Socket<TcpConnection>, client: ProxySource | null | undefined): void {
     const address = socket.remoteAddress;
     const port = socket.remotePort;
     if (this.connections.size >= this.opts.maxTcp) {
@@ -72,12 +91,26 @@ export class TcpService {
     this.stats.tcpAccepted++;
     this.stats.tcpConnected++;
     if (this.log.traceOn) this.log.trace("accepted", { conn: conn.id, peer: conn.peer });
+    if (client) conn.setClient(client);
+    else if (client === undefined && this.awaitingHeader !== null && this.proxyGate!.applies(address)) this.awaitHeader(conn, socket);
+  }
+
+  private awaitHeader(conn: TcpConnection, socket: Socket<TcpConnection>): void {
+    const wait = this.proxyGate!.wait(socket, conn.peer, (source) => {
+      this.awaitingHeader!.delete(conn);
+      if (source) conn.setClient(source);
+    });
+    this.awaitingHeader!.set(conn, wait);
   }
 
   private closed(socket: Socket<TcpConnection>, error?: Error): void {
     const conn = socket.data;
     if (!conn || !this.connections.delete(conn)) return;
     conn.onClose();
+    if (this.awaitingHeader !== null) {
+      this.awaitingHeader.get(conn)?.cancel();
+      this.awaitingHeader.delete(conn);
+    }
     this.stats.tcpConnected--;
     if (this.log.traceOn) this.log.trace("closed", { conn: conn.id, peer: conn.peer, error: error?.message });
   }

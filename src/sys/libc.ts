@@ -21,6 +21,7 @@ const SIGNATURES = {
   },
   close: { args: [FFIType.i32], returns: FFIType.i32 },
   write: { args: [FFIType.i32, FFIType.ptr, FFIType.u64], returns: FFIType.i64 },
+  recv: { args: [FFIType.i32, FFIType.ptr, FFIType.u64, FFIType.i32], returns: FFIType.i64 },
   isatty: { args: [FFIType.i32], returns: FFIType.i32 },
   uname: { args: [FFIType.ptr], returns: FFIType.i32 },
   __errno_location: { args: [], returns: FFIType.ptr },
@@ -56,6 +57,8 @@ export const IPV6_V6ONLY = 26;
 export const RLIMIT_NOFILE = 7;
 export const EAGAIN = 11;
 export const EINTR = 4;
+export const MSG_PEEK = 0x2;
+export const MSG_DONTWAIT = 0x40;
 export const MSG_NOSIGNAL = 0x4000;
 
 function errno(): number {
@@ -148,6 +151,11 @@ export function sendto(fd: number, data: Uint8Array, addr: Uint8Array, flags = M
 /** write(2) once; returns the bytes written or -errno. */
 export function write(fd: number, data: Uint8Array): number {
   return data.length === 0 ? 0 : result(symbols.write(fd, ptr(data), data.length));
+}
+
+/** recv(2) once into all of `buf`; returns the bytes received (0 at end of stream) or -errno. */
+export function recv(fd: number, buf: Uint8Array, flags: number): number {
+  return buf.length === 0 ? 0 : result(symbols.recv(fd, ptr(buf), buf.length, flags));
 }
 
 /** struct utsname: six fields of 65 bytes (Linux, glibc); nodename is the second. */

@@ -38,6 +38,9 @@ function knownStats(): Stats {
   s.commands.shutdown = 3;
   s.shutdownRejected["token-invalid"] = 2;
   s.shutdownRejected["not-allowed"] = 1;
+  s.proxyHeaderErrors = 6;
+  s.tlsHandshakes.ok = 8;
+  s.tlsHandshakes.failed = 9;
   s.udpPeers.touch("127.0.0.1", 40000, 1000);
   s.udpPeers.touch("::1", 40001, 1000);
   s.udpPeers.touch("::1", 40002, -100_000); // aged out by nowMs = 2000
@@ -72,6 +75,9 @@ describe("exposition formatting", () => {
       'epoll_echo_shutdown_rejected_total{reason="token-missing"} 0',
       'epoll_echo_shutdown_rejected_total{reason="token-invalid"} 2',
       'epoll_echo_shutdown_rejected_total{reason="not-allowed"} 1',
+      "epoll_echo_proxy_header_errors_total 6",
+      'epoll_echo_tls_handshakes_total{result="ok"} 8',
+      'epoll_echo_tls_handshakes_total{result="failed"} 9',
       "epoll_echo_tcp_connections 3",
       "epoll_echo_udp_active_peers 2",
       "epoll_echo_tcp_pending_output_bytes 345",

@@ -2,6 +2,7 @@
 // byte it receives and a UDP request helper. Bytes in, bytes out.
 import * as net from "node:net";
 import * as dgram from "node:dgram";
+import * as tls from "node:tls";
 
 export const enc = (s: string) => new TextEncoder().encode(s);
 export const bytes = (s: string) => Buffer.from(s, "latin1");
@@ -41,6 +42,34 @@ export class TcpClient {
       s.once("connect", () => resolve(new TcpClient(s)));
       s.once("error", reject);
     });
+  }
+
+  /**
+   * A TLS client: `ca` (PEM) to verify the server as "localhost", else no
+   * verification. `before` is written in clear first (a PROXY header). Resolves
+   * once the handshake is done; rejects if it fails.
+   */
+  static connectTls(port: number, opts: { host?: string; ca?: string; before?: Uint8Array } = {}): Promise<TcpClient> {
+    const host = opts.host ?? "127.0.0.1";
+    return new Promise((resolve, reject) => {
+      const secure = (socket?: net.Socket) => {
+        const s = tls.connect({ socket, host, port, servername: "localhost", ca: opts.ca, rejectUnauthorized: opts.ca !== undefined });
+        s.setNoDelay(true);
+        s.once("secureConnect", () => resolve(new TcpClient(s)));
+        s.once("error", reject);
+      };
+      if (!opts.before) return secure();
+      const raw = net.connect({ port, host }, () => {
+        raw.write(opts.before!);
+        secure(raw);
+      });
+      raw.once("error", reject);
+    });
+  }
+
+  /** The TLS server certificate's serial number (hex, upper case), for a TLS client. */
+  get peerCertificateSerial(): string {
+    return (this.socket as tls.TLSSocket).getPeerCertificate().serialNumber;
   }
 
   send(data: string | Uint8Array): void {

@@ -54,6 +54,17 @@ describe("parseCli", () => {
     expect(config(["--instance=a\"b/c:%"]).instance).toBe('a"b/c:%');
   });
 
+  test("--proxy-protocol-from: a list of IPv4 and IPv6 prefixes", () => {
+    expect(config([]).proxyProtocolFrom).toBeNull();
+    const cidrs = config(["--proxy-protocol-from", "10.0.0.0/8, 2001:db8::/32,192.0.2.1"]).proxyProtocolFrom!;
+    expect(cidrs.map((c) => c.bits)).toEqual([104, 32, 128]);
+  });
+
+  test("--tls-port, --tls-cert, --tls-key: all three or none", () => {
+    expect(config([]).tls).toBeNull();
+    expect(config(["--tls-port", "8443", "--tls-cert", "c.pem", "--tls-key", "k.pem"]).tls).toEqual({ port: 8443, certFile: "c.pem", keyFile: "k.pem" });
+  });
+
   test("help and version", () => {
     expect(parseCli(["--help"]).kind).toBe("help");
     expect(parseCli(["-h"]).kind).toBe("help");
@@ -86,6 +97,12 @@ describe("parseCli", () => {
       [["--instance", "caf\u00e9"], '--instance: expected 1 to 64 printable ASCII characters without spaces, got "caf\u00e9"'],
       [["--instance", "a\tb"], '--instance: expected 1 to 64 printable ASCII characters without spaces, got "a\\tb"'],
       [["-q", "-v"], "--quiet and --verbose exclude each other"],
+      [["--proxy-protocol-from", "10.0.0.0/33"], '--proxy-protocol-from: not an address prefix: "10.0.0.0/33"'],
+      [["--proxy-protocol-from", "10.0.0.0/8,,::1"], '--proxy-protocol-from: not an address prefix: ""'],
+      [["--tls-port", "8443"], "--tls-port, --tls-cert and --tls-key go together: give all three"],
+      [["--tls-cert", "c", "--tls-key", "k"], "--tls-port, --tls-cert and --tls-key go together: give all three"],
+      [["--tls-port", "70000", "--tls-cert", "c", "--tls-key", "k"], "--tls-port: 70000 is out of range (0 to 65535)"],
+      [["--tls-port", "1", "--tls-cert=", "--tls-key", "k"], "--tls-cert: needs a path"],
       [["serve"], "unexpected argument serve (this command takes only options)"],
     ];
     for (const [argv, message] of cases) {
@@ -96,7 +113,7 @@ describe("parseCli", () => {
 
   test("usage lists every flag with its default, without colour codes", async () => {
     const text = await usage();
-    for (const flag of ["--port", "--tcp-port", "--udp-port", "--max-tcp", "--backlog", "--max-line", "--max-datagram", "--udp-window", "--idle-timeout", "--instance", "--shutdown-token-file", "--log-format", "--verbose", "--quiet", "--help", "--version"]) {
+    for (const flag of ["--port", "--tcp-port", "--udp-port", "--max-tcp", "--backlog", "--max-line", "--max-datagram", "--udp-window", "--idle-timeout", "--instance", "--proxy-protocol-from", "--tls-port", "--tls-cert", "--tls-key", "--shutdown-token-file", "--log-format", "--verbose", "--quiet", "--help", "--version"]) {
       expect(text).toContain(flag);
     }
     expect(text).toContain("(Default: 12345)");
