@@ -72,15 +72,15 @@ export class TcpService {
   }
 
   /**
-   * A new client socket (plain, or TLS before its handshake). `client` is the
-   * client a PROXY header already named (TLS port: read before the handshake;
+   * A new client socket (plain, or TLS once its handshake is done). `client` is
+   * the client a PROXY header already named (TLS port: read before the handshake;
    * null: keep the real peer); undefined when no header was read yet: then a
    * peer in --proxy-protocol-from must send one first.
    */
   accept(socket: Socket<TcpConnection>, client: ProxySource | null | undefined): void {
     const address = socket.remoteAddress;
     const port = socket.remotePort;
-    if (this.connections.size >= this.opts.maxTcp) {
+    if (this.connections.size >= this.maxTcp) {
       this.rejectBusy(socket, address, port);
       return;
     }
