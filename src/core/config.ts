@@ -47,13 +47,16 @@ export interface HostPort {
 
 export const DEFAULT_PORT = 12345;
 
+/** Largest UDP payload the kernel can deliver (IPv6: 65535 - 8-byte header; IPv4 peers stop at 65507). */
+export const MAX_UDP_PAYLOAD = 65527;
+
 export const DEFAULTS: Config = {
   tcpPort: DEFAULT_PORT,
   udpPort: DEFAULT_PORT,
   maxTcp: 1024,
   backlog: 128,
   maxLine: 4096,
-  maxDatagram: 65507,
+  maxDatagram: MAX_UDP_PAYLOAD,
   udpWindow: 60,
   idleTimeout: 0,
   udpAllowLowPorts: false,
@@ -66,5 +69,3 @@ export const DEFAULTS: Config = {
   tls: null,
 };
 
-/** Largest UDP payload the kernel can deliver (IPv6: 65535 - 8-byte header). */
-export const MAX_UDP_PAYLOAD = 65527;

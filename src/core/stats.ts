@@ -1,6 +1,11 @@
-// Counters of the whole server and the table of recent UDP peers. Plain
-// numbers bumped on the hot path; nothing here allocates per line.
+// Counters of the whole server, the table of recent UDP peers and the set of
+// every UDP peer ever seen. Plain numbers bumped on the hot path; nothing
+// here allocates per line.
 import type { CommandName } from "./commands.ts";
+import { PeerFingerprintSet } from "./peer-fingerprints.ts";
+
+/** What a datagram did to the window table: its peer was in it, was added, or did not fit. */
+export type PeerTouch = "known" | "new" | "unrecorded";
 
 /** Distinct UDP (address, port) peers seen within the window, with a hard cap. */
 export class UdpPeerTable {
@@ -12,18 +17,18 @@ export class UdpPeerTable {
     readonly cap: number,
   ) {}
 
-  /** Record a datagram; true when the peer is new to the table (counts as a client). */
-  touch(address: string, port: number, nowMs: number): boolean {
+  /** Record a datagram from the peer. */
+  touch(address: string, port: number, nowMs: number): PeerTouch {
     const map = this.lastSeen;
     const before = map.size;
     const key = address + " " + port;
     map.set(key, nowMs);
-    if (map.size === before) return false;
+    if (map.size === before) return "known";
     if (before >= this.cap) {
       map.delete(key);
-      return false;
+      return "unrecorded";
     }
-    return true;
+    return "new";
   }
 
   /** Drop peers silent for longer than the window; returns how many remain. */
@@ -55,7 +60,11 @@ export class Stats {
   udpTruncated = 0;
   udpBytesIn = 0;
   udpBytesOut = 0;
-  /** Distinct UDP peers ever counted (a peer that aged out and came back counts again). */
+  /**
+   * Distinct UDP peers over the process lifetime. Past the fingerprint set's
+   * cap, a new peer counts when it enters the window table (so again after
+   * --udp-window of silence), as long as that table has room.
+   */
   udpPeersCounted = 0;
   /** Connections from a --proxy-protocol-from source closed for a missing, malformed or late PROXY header. */
   proxyHeaderErrors = 0;
@@ -64,7 +73,18 @@ export class Stats {
   readonly commands: Record<CommandName, number> = { time: 0, stats: 0, whoami: 0, instance: 0, shutdown: 0, unknown: 0 };
   readonly shutdownRejected: Record<string, number> = {};
 
-  constructor(readonly udpPeers: UdpPeerTable) {}
+  constructor(
+    readonly udpPeers: UdpPeerTable,
+    readonly udpPeersEver = new PeerFingerprintSet(),
+  ) {}
+
+  /** A datagram from (address, port): refresh the window table, count a peer never seen before. */
+  udpPeerSeen(address: string, port: number, nowMs: number): void {
+    const touch = this.udpPeers.touch(address, port, nowMs);
+    if (touch === "known") return;
+    const ever = this.udpPeersEver.add(address, port);
+    if (ever === "added" || (ever === "full" && touch === "new")) this.udpPeersCounted++;
+  }
 
   /** The /stats reply fields: total_clients, tcp_connected_now, udp_active. */
   snapshot(nowMs: number): [number, number, number] {

@@ -15,7 +15,7 @@ import { TlsFront, type RawTlsSocket } from "./tls-server.ts";
 import type { TlsCredentials } from "./tls-credentials.ts";
 import { adoptTcp, adoptUdp, bindTcp, bindUdp, boundPort, listenerFd } from "./bind.ts";
 
-/** Peers remembered for /stats at most; past it new peers are answered but not counted. */
+/** Peers in the --udp-window table at most; past it new peers are answered and counted in total_clients, not in udp_active. */
 export const UDP_PEER_CAP = 65536;
 /** How long a graceful stop may take before the remaining clients are cut off. */
 export const STOP_DEADLINE_MS = 2000;

@@ -48,7 +48,7 @@ export class UdpService {
       this.refuseLowPort(address, port);
       return;
     }
-    if (stats.udpPeers.touch(address, port, performance.now())) stats.udpPeersCounted++;
+    stats.udpPeerSeen(address, port, performance.now());
     let reply = data;
     if (truncated || data.length > this.opts.maxDatagram) {
       stats.udpTruncated++;

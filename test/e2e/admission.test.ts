@@ -1,5 +1,6 @@
 // Capacity, idle timeouts and the listen backlog, on the compiled binary.
 import { expect, test } from "bun:test";
+import * as dgram from "node:dgram";
 import { startDaemon } from "../support/daemon.ts";
 import { TcpClient, udpRequest } from "../support/net.ts";
 
@@ -59,16 +60,27 @@ test("--idle-timeout closes a silent client and keeps a talkative one", async ()
   }
 });
 
-test("udp_active forgets peers after --udp-window; total_clients keeps them", async () => {
+test("udp_active forgets peers after --udp-window; total_clients keeps them and does not count a returning peer again", async () => {
   const d = await startDaemon(["--port", "0", "--udp-window", "1"]);
+  const returning = dgram.createSocket("udp4");
   try {
-    await udpRequest(d.udpPort, "x");
-    expect((await stats(d.udpPort))[2]).toBe(2);
+    await new Promise<void>((r) => returning.bind(0, "127.0.0.1", () => r()));
+    const ask = (payload: string) =>
+      new Promise<string>((resolve) => {
+        returning.once("message", (m) => resolve(m.toString()));
+        returning.send(payload, d.udpPort, "127.0.0.1");
+      });
+    expect(await ask("x")).toBe("x");
+    await udpRequest(d.udpPort, "y");
+    expect((await stats(d.udpPort))[2]).toBe(3);
     await Bun.sleep(1100); // the window under test is one second long
     const [total, , active] = await stats(d.udpPort);
     expect(active).toBe(1); // only the peer asking now
-    expect(total).toBe(3);
+    expect(total).toBe(4);
+    // The first peer comes back after the window: active again, but not a new client.
+    expect(await ask("/stats")).toBe("4 0 2\n");
   } finally {
+    returning.close();
     expect(await d.stop()).toBe(0);
   }
 });

@@ -47,6 +47,18 @@ describe.each(["127.0.0.1", "::1"])("UDP over %s", (host) => {
   });
 });
 
+test("the default --max-datagram is the largest payload: 65,527 bytes over IPv6, 65,507 over IPv4", async () => {
+  const big = await startDaemon(["--port", "0"]);
+  try {
+    const v6 = Buffer.alloc(65527, 0x61);
+    expect((await udpRequest(big.udpPort, v6, "::1")).equals(v6)).toBe(true);
+    const v4 = Buffer.alloc(65507, 0x62);
+    expect((await udpRequest(big.udpPort, v4, "127.0.0.1")).equals(v4)).toBe(true);
+  } finally {
+    expect(await big.stop()).toBe(0);
+  }
+});
+
 test("/stats counts distinct UDP peers in udp_active and total_clients", async () => {
   const before = (await text(udpRequest(d.udpPort, "/stats"))).trim().split(" ").map(Number);
   // three new peers (each udpRequest uses a fresh source port), then ask from a fourth

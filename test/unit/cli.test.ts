@@ -17,7 +17,7 @@ function error(argv: string[]) {
 describe("parseCli", () => {
   test("defaults", () => {
     expect(config([])).toEqual(DEFAULTS);
-    expect(DEFAULTS).toMatchObject({ tcpPort: 12345, udpPort: 12345, maxTcp: 1024, backlog: 128, maxLine: 4096, maxDatagram: 65507, udpWindow: 60, idleTimeout: 0 });
+    expect(DEFAULTS).toMatchObject({ tcpPort: 12345, udpPort: 12345, maxTcp: 1024, backlog: 128, maxLine: 4096, maxDatagram: 65527, udpWindow: 60, idleTimeout: 0 });
   });
 
   test("--port sets both sides, --tcp-port/--udp-port override one", () => {

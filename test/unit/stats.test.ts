@@ -4,10 +4,10 @@ import { Stats, UdpPeerTable } from "../../src/core/stats.ts";
 describe("UdpPeerTable", () => {
   test("a peer is new once, by address and port", () => {
     const t = new UdpPeerTable(60_000, 100);
-    expect(t.touch("::1", 5000, 0)).toBe(true);
-    expect(t.touch("::1", 5000, 10)).toBe(false);
-    expect(t.touch("::1", 5001, 10)).toBe(true);
-    expect(t.touch("::ffff:127.0.0.1", 5000, 10)).toBe(true);
+    expect(t.touch("::1", 5000, 0)).toBe("new");
+    expect(t.touch("::1", 5000, 10)).toBe("known");
+    expect(t.touch("::1", 5001, 10)).toBe("new");
+    expect(t.touch("::ffff:127.0.0.1", 5000, 10)).toBe("new");
     expect(t.active(20)).toBe(3);
   });
 
@@ -20,16 +20,16 @@ describe("UdpPeerTable", () => {
     t.touch("b", 1, 1400); // refreshed
     expect(t.active(2000)).toBe(1);
     expect(t.active(2400)).toBe(0);
-    expect(t.touch("a", 1, 2500)).toBe(true);
+    expect(t.touch("a", 1, 2500)).toBe("new");
   });
 
   test("past the cap new peers are answered but not recorded", () => {
     const t = new UdpPeerTable(60_000, 2);
-    expect(t.touch("a", 1, 0)).toBe(true);
-    expect(t.touch("b", 1, 0)).toBe(true);
-    expect(t.touch("c", 1, 0)).toBe(false);
+    expect(t.touch("a", 1, 0)).toBe("new");
+    expect(t.touch("b", 1, 0)).toBe("new");
+    expect(t.touch("c", 1, 0)).toBe("unrecorded");
     expect(t.active(1)).toBe(2);
-    expect(t.touch("a", 1, 1)).toBe(false); // known peers still refresh
+    expect(t.touch("a", 1, 1)).toBe("known"); // known peers still refresh
     expect(t.active(2)).toBe(2);
   });
 });
