@@ -208,13 +208,14 @@ export async function tcpStats(port: number, host = "127.0.0.1"): Promise<[numbe
   }
 }
 
-/** One echo round trip on a fresh connection (is the server still serving?): the reply time in ms. */
-export async function echoProbe(port: number, host = "127.0.0.1", timeoutMs = 5000): Promise<number> {
+/** One echo round trip on a fresh connection (is the server still serving?): the reply time in ms. `before`: a PROXY header. */
+export async function echoProbe(port: number, host = "127.0.0.1", timeoutMs = 5000, before?: Uint8Array): Promise<number> {
   const { TcpClient } = await import("./net.ts");
   const t0 = performance.now();
   const c = await TcpClient.connect(port, host);
   try {
     const line = `probe ${Math.random()}\n`;
+    if (before) c.send(before);
     c.send(line);
     const got = (await c.read(line.length, timeoutMs)).toString("latin1");
     if (got !== line) throw new Error(`probe echo mismatch: ${JSON.stringify(got)}`);

@@ -8,8 +8,8 @@
 // split lines anywhere; its replies must equal the model's byte for byte.
 //   args: { port, udpPort, seed, durationMs, workers, maxLine, maxDatagram, token }
 // Emits "result".
-import type { Socket } from "bun";
 import { args, emit, Rng } from "./lib.ts";
+import { concat, firstDifference, hexAround, runTcp } from "./tcp-exchange.ts";
 import * as raw from "../../support/rawsock.ts";
 import { LineFramer } from "../../../src/core/framing.ts";
 import { REPLY, runCommand, type CommandContext } from "../../../src/core/commands.ts";
@@ -79,16 +79,6 @@ function modelUdp(d: Uint8Array): Uint8Array {
   return o.reply;
 }
 
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-}
-
 const SPECIAL = [0x0a, 0x0d, 0x2f, 0x00, 0x20, 0x09, 0xff, 0x80, 0x0b, 0x0c];
 function randomBytes(r: Rng, n: number): number[] {
   const b: number[] = [];
@@ -156,70 +146,6 @@ function tcpCase(r: Rng): { stream: Uint8Array; reply: Uint8Array; closesEarly: 
   }
 }
 
-interface Outcome {
-  got: Uint8Array;
-  reset: boolean;
-}
-
-/** Send `stream` in random segments with random pauses, half-close, collect everything until the server closes. */
-async function runTcp(r: Rng, stream: Uint8Array): Promise<Outcome> {
-  const chunks: Uint8Array[] = [];
-  let done!: (o: Outcome) => void;
-  const finished = new Promise<Outcome>((res) => (done = res));
-  let reset = false;
-  let closed = false;
-  const pending: Uint8Array[] = [];
-  const socket: Socket<undefined> = await Bun.connect({
-    hostname: "127.0.0.1",
-    port: args.port,
-    allowHalfOpen: true,
-    socket: {
-      data: (_s, d) => void chunks.push(new Uint8Array(d)),
-      drain: (s) => {
-        while (pending.length > 0) {
-          const n = s.write(pending[0]!);
-          if (n < 0) return;
-          if (n < pending[0]!.length) {
-            pending[0] = pending[0]!.subarray(n);
-            return;
-          }
-          pending.shift();
-        }
-      },
-      error: (_s, e) => {
-        if (/reset|ECONNRESET|EPIPE/i.test(e.message)) reset = true;
-      },
-      close: () => {
-        closed = true;
-        done({ got: concat(chunks), reset });
-      },
-    },
-  });
-  socket.setNoDelay(true);
-  for (let i = 0; i < stream.length && !closed; ) {
-    const n = Math.min(stream.length - i, r.pick([1, 1, 2, 3, 7, 16, 64, 500, 4096, stream.length]));
-    const seg = stream.subarray(i, i + n);
-    i += n;
-    if (pending.length > 0) pending.push(seg);
-    else {
-      const w = socket.write(seg);
-      if (w >= 0 && w < seg.length) pending.push(seg.subarray(w));
-    }
-    if (r.next() < 0.3) await Bun.sleep(r.int(0, 2));
-  }
-  for (let k = 0; k < 500 && pending.length > 0 && !closed; k++) await Bun.sleep(2);
-  if (!closed) socket.shutdown(); // FIN: the server answers a last unterminated line, then closes
-  const timeout = setTimeout(() => socket.terminate(), 10_000);
-  const out = await finished;
-  clearTimeout(timeout);
-  return out;
-}
-
-const hex = (b: Uint8Array, from: number) =>
-  Array.from(b.subarray(Math.max(0, from - 8), from + 16))
-    .map((x) => x.toString(16).padStart(2, "0"))
-    .join(" ");
-
 let tcpCases = 0;
 let tcpSkipped = 0;
 let tcpBytesSent = 0;
@@ -242,21 +168,15 @@ async function tcpWorker(w: number): Promise<void> {
       tcpSkipped++;
       continue;
     }
-    const o = await runTcp(r, c.stream);
+    const o = await runTcp(r, args.port, c.stream);
     tcpCases++;
     tcpBytesSent += c.stream.length;
     if (c.closesEarly) tcpEarlyCloses++;
     if (o.reset) tcpResets++;
-    const n = Math.min(o.got.length, c.reply.length);
-    let at = -1;
-    for (let k = 0; k < n; k++) if (o.got[k] !== c.reply[k]) {
-      at = k;
-      break;
-    }
-    if (at < 0 && o.got.length !== c.reply.length) at = n;
+    const at = firstDifference(o.got, c.reply);
     if (at >= 0) {
       mismatches++;
-      firstMismatch ||= `tcp case seed ${caseSeed}: ${c.stream.length} bytes in, reply differs at byte ${at} (got ${o.got.length}, want ${c.reply.length}); got [${hex(o.got, at)}] want [${hex(c.reply, at)}]`;
+      firstMismatch ||= `tcp case seed ${caseSeed}: ${c.stream.length} bytes in, reply differs at byte ${at} (got ${o.got.length}, want ${c.reply.length}); got [${hexAround(o.got, at)}] want [${hexAround(c.reply, at)}]`;
     } else tcpBytesChecked += c.reply.length;
   }
 }
@@ -297,7 +217,7 @@ async function udpWorker(w: number): Promise<void> {
     const g = got.data;
     if (g.length !== want.length || g.some((b, k) => b !== want[k])) {
       mismatches++;
-      firstMismatch ||= `udp case seed ${caseSeed}: ${d.length} bytes in, got ${g.length} bytes [${hex(g, 0)}], want ${want.length} [${hex(want, 0)}]`;
+      firstMismatch ||= `udp case seed ${caseSeed}: ${d.length} bytes in, got ${g.length} bytes [${hexAround(g, 0)}], want ${want.length} [${hexAround(want, 0)}]`;
     } else udpBytesChecked += g.length;
   }
   raw.close(fd);
