@@ -75,6 +75,7 @@ async function start(config: Config, log: Logger, reload: ReloadSignal): Promise
     const adopted = (proto: "tcp" | "udp", port: number) => ((activation?.sockets[proto].length ?? 0) > 0 ? "adopted" : port);
     log.info(`epoll-echo ${VERSION} starting`, {
       instance,
+      listen: effective.listen.length > 0 ? effective.listen.join(",") : undefined,
       tcp_port: adopted("tcp", effective.tcpPort),
       udp_port: adopted("udp", effective.udpPort),
       max_tcp: effective.maxTcp,
@@ -109,6 +110,7 @@ async function start(config: Config, log: Logger, reload: ReloadSignal): Promise
       });
     }
     activation?.restoreBacklogs();
+    reload.add("UDP addresses", () => server.rescanAddresses());
     if (effective.metrics) {
       if (effective.metrics.port !== 0 && effective.metrics.port === server.tcpPort) {
         throw new StartupError(`--metrics: port ${server.tcpPort} is the echo port; give the metrics listener a port of its own`);

@@ -9,7 +9,9 @@ import { parseArgv, UsageError, type FlagTable, type Values } from "./argv.ts";
 import { integer, parseHostPort } from "./values.ts";
 import { INSTANCE_MAX, isInstanceName } from "../core/instance.ts";
 import { parseCidrList, type Cidr } from "../core/cidr.ts";
-import { DEFAULTS, MAX_UDP_PAYLOAD, type Config, type TlsConfig, type LogFormat, type Verbosity } from "../core/config.ts";
+import { isIPv4, isIPv6 } from "../core/ip-literal.ts";
+import { encodeSockAddr, isWildcard } from "../core/sockaddr.ts";
+import { DEFAULTS, MAX_LISTEN, MAX_UDP_PAYLOAD, type Config, type TlsConfig, type LogFormat, type Verbosity } from "../core/config.ts";
 import pkg from "../../package.json" with { type: "json" };
 
 export const VERSION: string = pkg.version;
@@ -23,6 +25,7 @@ export type CliResult =
 export { UsageError };
 
 export const SERVER_FLAGS = {
+  listen: { type: "string", multiple: true, valueHint: "ADDR", description: "bind TCP and UDP on this IPv4 or IPv6 address only (repeatable)", default: "every address, IPv4 and IPv6" },
   port: { type: "string", valueHint: "N", description: "TCP and UDP port; 0 lets the kernel pick", default: String(DEFAULTS.tcpPort) },
   "tcp-port": { type: "string", valueHint: "N", description: "TCP port (overrides --port)" },
   "udp-port": { type: "string", valueHint: "N", description: "UDP port (overrides --port)" },
@@ -70,6 +73,7 @@ function toConfig(v: Values<typeof SERVER_FLAGS>): Config {
     throw new UsageError(`--metrics: port ${metrics.port} is the echo port; give the metrics listener a port of its own`);
   }
   return {
+    listen: listenAddresses(v.listen ?? []),
     tcpPort,
     udpPort,
     maxTcp: integer("--max-tcp", v["max-tcp"], DEFAULTS.maxTcp, 1, 1_000_000),
@@ -108,6 +112,29 @@ function tls(v: Values<typeof SERVER_FLAGS>): TlsConfig | null {
     certFile: path("--tls-cert", v["tls-cert"])!,
     keyFile: path("--tls-key", v["tls-key"])!,
   };
+}
+
+/**
+ * --listen: address literals ([v6] brackets allowed), each once, at most
+ * MAX_LISTEN. "::" alone is the default (every address, dual stack); a
+ * wildcard next to other addresses would overlap them.
+ */
+function listenAddresses(raw: string[]): string[] {
+  const out: string[] = [];
+  const seen = new Set<string>();
+  for (const given of raw) {
+    const literal = /^\[.*\]$/.test(given) ? given.slice(1, -1) : given;
+    const valid = literal.includes(":") ? isIPv6(literal) : isIPv4(literal) && literal === given;
+    const sockaddr = valid ? encodeSockAddr(literal.replace(/%.*/, "")) : null;
+    if (sockaddr === null) throw new UsageError(`--listen: expected an IPv4 or IPv6 address, got ${JSON.stringify(given)}`);
+    const key = sockaddr.text + literal.replace(/^[^%]*/, "");
+    if (seen.has(key)) throw new UsageError(`--listen: ${given} is given twice`);
+    seen.add(key);
+    out.push(literal);
+  }
+  if (out.length > MAX_LISTEN) throw new UsageError(`--listen: at most ${MAX_LISTEN} addresses, got ${out.length}`);
+  if (out.length > 1 && out.some(isWildcard)) throw new UsageError("--listen: a wildcard address (0.0.0.0 or ::) already covers every other address; give it alone");
+  return out.length === 1 && out[0]!.includes(":") && isWildcard(out[0]!) ? [] : out;
 }
 
 function instance(raw: string | undefined): string | null {

@@ -7,6 +7,8 @@ export type LogFormat = "text" | "json";
 export type Verbosity = 0 | 1 | 2 | 3;
 
 export interface Config {
+  /** Addresses to bind TCP and UDP on (IPv4 or IPv6 literals); empty = every address, dual stack. */
+  listen: string[];
   tcpPort: number;
   udpPort: number;
   maxTcp: number;
@@ -51,6 +53,7 @@ export const DEFAULT_PORT = 12345;
 export const MAX_UDP_PAYLOAD = 65527;
 
 export const DEFAULTS: Config = {
+  listen: [],
   tcpPort: DEFAULT_PORT,
   udpPort: DEFAULT_PORT,
   maxTcp: 1024,
@@ -69,3 +72,5 @@ export const DEFAULTS: Config = {
   tls: null,
 };
 
+/** Most --listen addresses (each is a TCP listener and a UDP socket, from the descriptor headroom). */
+export const MAX_LISTEN = 16;

@@ -14,6 +14,7 @@ const ERRNO_CODES: Record<number, string> = {
   88: "ENOTSOCK",
   97: "EAFNOSUPPORT",
   98: "EADDRINUSE",
+  99: "EADDRNOTAVAIL",
   104: "ECONNRESET",
   111: "ECONNREFUSED",
 };

@@ -1,5 +1,6 @@
-// Getting listening sockets: dual-stack binding with its fallbacks, adopting
-// descriptors inherited from systemd, and applying --backlog for real.
+// Getting listening sockets: TCP listeners (dual stack with its fallbacks, or
+// the --listen addresses), adopting descriptors inherited from systemd, and
+// applying --backlog for real. (UDP sockets per address: udp-sockets.ts.)
 import { StartupError } from "../core/startup-error.ts";
 import type { SocketHandler, TCPSocketListener } from "bun";
 import type { udp } from "bun";
@@ -36,7 +37,7 @@ const fatal = (code: string | undefined) => code === "EADDRINUSE" || code === "E
  * it on the same port; without IPv6, IPv4 alone.
  */
 async function bindDualStack<T>(
-  proto: "TCP" | "UDP",
+  proto: "TCP" | "TLS",
   port: number,
   open: (host: string, port: number) => Promise<T>,
   fdOf: (s: T) => number,
@@ -67,19 +68,40 @@ async function bindDualStack<T>(
   }
 }
 
-export function bindTcp<D>(port: number, backlog: number, handlers: TcpHandlers<D>, log: Logger): Promise<Bound<TCPSocketListener<D>>> {
-  return bindDualStack(
-    "TCP",
-    port,
-    async (hostname, p) => {
-      const listener = Bun.listen<D>({ hostname, port: p, allowHalfOpen: true, socket: handlers });
-      applyBacklog(listener, backlog, log);
-      return listener;
-    },
-    (l) => listenerFd(l),
-    (l) => l.port,
-    log,
-  );
+/**
+ * Listen for TCP: on every address, dual stack, when `addresses` is empty;
+ * otherwise on exactly these (port 0: the kernel picks for the first, the
+ * others follow). A failure names the address and closes what was opened.
+ */
+export async function bindTcp<D>(
+  proto: "TCP" | "TLS",
+  addresses: readonly string[],
+  port: number,
+  backlog: number,
+  handlers: TcpHandlers<D>,
+  log: Logger,
+): Promise<Bound<TCPSocketListener<D>>> {
+  const open = (hostname: string, p: number) => {
+    const listener = Bun.listen<D>({ hostname, port: p, allowHalfOpen: true, socket: handlers });
+    applyBacklog(listener, backlog, log);
+    return listener;
+  };
+  if (addresses.length === 0) {
+    return bindDualStack(proto, port, async (h, p) => open(h, p), (l) => listenerFd(l), (l) => l.port, log);
+  }
+  const sockets: TCPSocketListener<D>[] = [];
+  let bound = port;
+  for (const address of addresses) {
+    try {
+      const listener = open(address, bound);
+      sockets.push(listener);
+      bound = listener.port;
+    } catch (err) {
+      for (const l of sockets) l.stop(true);
+      throw new BindError(`cannot listen on ${proto} ${address} port ${bound}: ${bindFailureReason(err)}`);
+    }
+  }
+  return { sockets, port: bound };
 }
 
 /**
@@ -95,21 +117,6 @@ export function raiseUdpReceiveBuffer(fd: number): void {
   // getsockopt reports twice the size asked (the kernel's bookkeeping share).
   const now = libc.getsockoptInt(fd, libc.SOL_SOCKET, libc.SO_RCVBUF);
   if (now >= 0 && now < 2 * UDP_RCVBUF) libc.setsockoptInt(fd, libc.SOL_SOCKET, libc.SO_RCVBUF, UDP_RCVBUF);
-}
-
-export function bindUdp(port: number, handlers: UdpHandlers, log: Logger): Promise<Bound<udp.Socket<"uint8array">>> {
-  return bindDualStack(
-    "UDP",
-    port,
-    async (hostname, p) => {
-      const socket = await Bun.udpSocket({ hostname, port: p, binaryType: "uint8array", socket: handlers });
-      raiseUdpReceiveBuffer((socket as unknown as { fd: number }).fd);
-      return socket;
-    },
-    (s) => (s as unknown as { fd: number }).fd,
-    (s) => s.port,
-    log,
-  );
 }
 
 /** Take over a listening TCP socket passed by systemd. */

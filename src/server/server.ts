@@ -13,7 +13,8 @@ import { UdpService, type UdpSocket } from "./udp-server.ts";
 import { ProxyGate } from "./proxy-gate.ts";
 import { TlsFront, type RawTlsSocket } from "./tls-server.ts";
 import type { TlsCredentials } from "./tls-credentials.ts";
-import { adoptTcp, adoptUdp, bindTcp, bindUdp, boundPort, listenerFd } from "./bind.ts";
+import { adoptTcp, adoptUdp, bindTcp, boundPort, listenerFd } from "./bind.ts";
+import { UdpSockets, udpPlan } from "./udp-sockets.ts";
 
 /** Peers in the --udp-window table at most; past it new peers are answered and counted in total_clients, not in udp_active. */
 export const UDP_PEER_CAP = 65536;
@@ -53,6 +54,8 @@ export interface Server {
   readonly stopped: Promise<void>;
   /** New TLS handshakes use these from now on; open connections are untouched. */
   useTlsCredentials(credentials: TlsCredentials): void;
+  /** Re-read the local addresses now (SIGHUP) for the per-address UDP sockets; nothing for adopted or --listen sockets. */
+  rescanAddresses(): Promise<void>;
 }
 
 export async function startServer(config: Config, opts: ServerOptions): Promise<Server> {
@@ -88,21 +91,23 @@ export async function startServer(config: Config, opts: ServerOptions): Promise<
     listeners = adopted.tcp.map((fd) => adoptTcp(fd, tcp.handlers));
     tcpPort = boundPort(listenerFd(listeners[0]!));
   } else {
-    const bound = await bindTcp(config.tcpPort, config.backlog, tcp.handlers, log);
+    const bound = await bindTcp("TCP", config.listen, config.tcpPort, config.backlog, tcp.handlers, log);
     listeners = bound.sockets;
     tcpPort = bound.port;
   }
 
-  let udpSockets: UdpSocket[];
+  // Adopted UDP sockets stay as systemd made them; otherwise one socket per address (udp-sockets.ts).
+  let udpAdopted: UdpSocket[] = [];
+  let udpBound: UdpSockets | null = null;
   let udpPort: number;
   try {
     if (adopted.udp.length > 0) {
-      udpSockets = await Promise.all(adopted.udp.map((fd) => adoptUdp(fd, udp.handlers)));
+      udpAdopted = await Promise.all(adopted.udp.map((fd) => adoptUdp(fd, udp.handlers)));
       udpPort = boundPort(adopted.udp[0]!);
     } else {
-      const bound = await bindUdp(config.udpPort, udp.handlers, log);
-      udpSockets = bound.sockets;
-      udpPort = bound.port;
+      udpBound = new UdpSockets({ plan: udpPlan(config.listen), handlers: udp.handlers, log, reusePort: false });
+      await udpBound.start(config.udpPort);
+      udpPort = udpBound.port;
     }
   } catch (err) {
     for (const l of listeners) l.stop(true);
@@ -116,12 +121,13 @@ export async function startServer(config: Config, opts: ServerOptions): Promise<
     if (!opts.tlsCredentials) throw new Error("startServer: config.tls without tlsCredentials");
     tls = new TlsFront(opts.tlsCredentials, tcp, tcp.proxyGate, stats);
     try {
-      const bound = await bindTcp(config.tls.port, config.backlog, tls.handlers, log);
+      const bound = await bindTcp("TLS", config.listen, config.tls.port, config.backlog, tls.handlers, log);
       tlsListeners = bound.sockets;
       tlsPort = bound.port;
     } catch (err) {
       for (const l of listeners) l.stop(true);
-      for (const s of udpSockets) s.close();
+      for (const s of udpAdopted) s.close();
+      udpBound?.close();
       throw err;
     }
   }
@@ -141,7 +147,8 @@ export async function startServer(config: Config, opts: ServerOptions): Promise<
       log.info("stopping", { reason, clients: tcp.connections.size });
       opts.onStopping?.(reason);
       for (const l of [...listeners, ...tlsListeners]) l.stop(false);
-      for (const s of udpSockets) s.close();
+      for (const s of udpAdopted) s.close();
+      udpBound?.close();
       clearInterval(housekeeping);
       await drain(tcp);
       log.info("stopped", { lines: stats.tcpLines, datagrams: stats.udpDatagrams });
@@ -164,6 +171,7 @@ export async function startServer(config: Config, opts: ServerOptions): Promise<
     stop: (r) => stop(r),
     stopped,
     useTlsCredentials: (credentials) => tls?.use(credentials),
+    rescanAddresses: () => udpBound?.rescan() ?? Promise.resolve(),
   };
 }
 

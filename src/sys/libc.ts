@@ -2,7 +2,7 @@
 // upstream, so it stays small): the socket and resource-limit calls that Bun's
 // own API does not expose. Every function returns plain values and reports
 // failure as a negative errno, never by throwing.
-import { dlopen, FFIType, ptr, read } from "bun:ffi";
+import { CString, dlopen, FFIType, ptr, read, toArrayBuffer, type Pointer } from "bun:ffi";
 
 const SIGNATURES = {
   listen: { args: [FFIType.i32, FFIType.i32], returns: FFIType.i32 },
@@ -12,6 +12,10 @@ const SIGNATURES = {
   },
   setsockopt: { args: [FFIType.i32, FFIType.i32, FFIType.i32, FFIType.ptr, FFIType.u32], returns: FFIType.i32 },
   getsockname: { args: [FFIType.i32, FFIType.ptr, FFIType.ptr], returns: FFIType.i32 },
+  bind: { args: [FFIType.i32, FFIType.ptr, FFIType.u32], returns: FFIType.i32 },
+  getifaddrs: { args: [FFIType.ptr], returns: FFIType.i32 },
+  freeifaddrs: { args: [FFIType.ptr], returns: FFIType.void },
+  if_nametoindex: { args: [FFIType.cstring], returns: FFIType.u32 },
   getrlimit: { args: [FFIType.i32, FFIType.ptr], returns: FFIType.i32 },
   setrlimit: { args: [FFIType.i32, FFIType.ptr], returns: FFIType.i32 },
   socket: { args: [FFIType.i32, FFIType.i32, FFIType.i32], returns: FFIType.i32 },
@@ -40,15 +44,16 @@ const symbols = new Proxy(bound, {
 }) as Symbols;
 
 export const AF_UNIX = 1;
-export const AF_INET = 2;
-export const AF_INET6 = 10;
+export { AF_INET, AF_INET6 } from "../core/sockaddr.ts";
 export const SOCK_STREAM = 1;
 export const SOCK_DGRAM = 2;
 export const SOCK_CLOEXEC = 0o2000000;
 export const SOCK_NONBLOCK = 0o4000;
 export const SOL_SOCKET = 1;
 export const SO_TYPE = 3;
+export const SO_REUSEADDR = 2;
 export const SO_RCVBUF = 8;
+export const SO_REUSEPORT = 15;
 export const SO_ACCEPTCONN = 30;
 export const IPPROTO_TCP = 6;
 export const TCP_INFO = 11;
@@ -135,6 +140,54 @@ export function setrlimit(resource: number, limit: Rlimit): number {
 // RLIM_INFINITY is all ones; report it as the largest safe integer.
 function clampInfinity(v: bigint): number {
   return v > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(v);
+}
+
+/** bind(2) to a sockaddr given as raw bytes; 0 or -errno. */
+export function bind(fd: number, addr: Uint8Array): number {
+  return result(symbols.bind(fd, ptr(addr), addr.length));
+}
+
+/** One entry of getifaddrs(3) that has an address: the interface, its flags, a copy of the sockaddr. */
+export interface InterfaceAddress {
+  name: string;
+  flags: number;
+  /** The sockaddr bytes: sockaddr_in (16) or sockaddr_in6 (28). */
+  addr: Uint8Array;
+}
+
+/** struct ifaddrs offsets on LP64 Linux: ifa_next, ifa_name, ifa_flags, ifa_addr. */
+const IFA_NEXT = 0;
+const IFA_NAME = 8;
+const IFA_FLAGS = 16;
+const IFA_ADDR = 24;
+const SOCKADDR_SIZE: Record<number, number> = { 2: 16, 10: 28 };
+
+/** getifaddrs(3), copied out and freed: every IPv4 and IPv6 address of every interface; -errno on failure. */
+export function getifaddrs(): InterfaceAddress[] | number {
+  const head = new BigUint64Array(1);
+  const rc = result(symbols.getifaddrs(ptr(head)));
+  if (rc < 0) return rc;
+  const first = Number(head[0]!) as Pointer;
+  const out: InterfaceAddress[] = [];
+  // Bounded: the kernel's list ends in NULL; the cap only guards against a corrupt list.
+  for (let p = first, n = 0; p !== 0 && n < 65536; p = read.ptr(p, IFA_NEXT) as Pointer, n++) {
+    const addr = read.ptr(p, IFA_ADDR) as Pointer;
+    if (addr === 0) continue;
+    const size = SOCKADDR_SIZE[read.u16(addr, 0)];
+    if (size === undefined) continue;
+    out.push({
+      name: new CString(read.ptr(p, IFA_NAME) as Pointer).toString(),
+      flags: read.u32(p, IFA_FLAGS),
+      addr: new Uint8Array(toArrayBuffer(addr, 0, size)).slice(),
+    });
+  }
+  if (first !== 0) symbols.freeifaddrs(first);
+  return out;
+}
+
+/** The index of a network interface by name, or 0 if there is none. */
+export function interfaceIndex(name: string): number {
+  return symbols.if_nametoindex(Buffer.from(name + "\0"));
 }
 
 /** socket(2); returns the descriptor or -errno. */

@@ -43,10 +43,20 @@ export function createTestNetns(): TestNetns | string {
   };
 }
 
-/** Run one exchange (see exchange.ts) from inside the namespace; returns the reply bytes. */
-export function exchangeInNetns(ns: TestNetns, proto: "tcp" | "udp", host: string, port: number, payload: string): Buffer {
+export type ExchangeProto = "tcp" | "udp" | "udp-connected";
+
+/** Run one exchange (see exchange.ts) from inside the namespace; the reply bytes, or "timeout" when none came. */
+export function tryExchangeInNetns(ns: TestNetns, proto: ExchangeProto, host: string, port: number, payload: string, timeoutMs = 5000): Buffer | "timeout" {
   const script = new URL("./exchange.ts", import.meta.url).pathname;
-  const r = Bun.spawnSync([...ns.exec, process.execPath, script, proto, host, String(port), Buffer.from(payload).toString("hex")]);
+  const r = Bun.spawnSync([...ns.exec, process.execPath, script, proto, host, String(port), Buffer.from(payload).toString("hex"), String(timeoutMs)]);
+  if (r.exitCode === 3) return "timeout";
   if (r.exitCode !== 0) throw new Error(`exchange ${proto} ${host}:${port} exited ${r.exitCode}: ${r.stderr.toString()}`);
   return Buffer.from(r.stdout.toString().trim(), "hex");
+}
+
+/** Run one exchange (see exchange.ts) from inside the namespace; returns the reply bytes. */
+export function exchangeInNetns(ns: TestNetns, proto: ExchangeProto, host: string, port: number, payload: string): Buffer {
+  const reply = tryExchangeInNetns(ns, proto, host, port, payload);
+  if (reply === "timeout") throw new Error(`exchange ${proto} ${host}:${port}: no reply`);
+  return reply;
 }

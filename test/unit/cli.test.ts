@@ -47,6 +47,14 @@ describe("parseCli", () => {
     expect(config(["--udp-allow-low-ports"]).udpAllowLowPorts).toBe(true);
   });
 
+  test("--listen: repeatable address literals, IPv6 with or without brackets; :: alone is the default", () => {
+    expect(config([]).listen).toEqual([]);
+    expect(config(["--listen", "127.0.0.1", "--listen=[::1]", "--listen", "fe80::1%eth0"]).listen).toEqual(["127.0.0.1", "::1", "fe80::1%eth0"]);
+    expect(config(["--listen", "0.0.0.0"]).listen).toEqual(["0.0.0.0"]);
+    expect(config(["--listen", "::"]).listen).toEqual([]);
+    expect(config(["--listen", "[::]"]).listen).toEqual([]);
+  });
+
   test("--instance: 1 to 64 printable ASCII characters, no spaces; none given = null (the hostname)", () => {
     expect(config([]).instance).toBeNull();
     expect(config(["--instance", "edge-1"]).instance).toBe("edge-1");
@@ -91,6 +99,12 @@ describe("parseCli", () => {
       [["--log-format", "xml"], '--log-format: expected "text" or "json", got "xml"'],
       [["--shutdown-token-file="], "--shutdown-token-file: needs a path"],
       [["--verbose=2"], "--verbose: takes no value"],
+      [["--listen", "localhost"], '--listen: expected an IPv4 or IPv6 address, got "localhost"'],
+      [["--listen", "10.0.0.1:80"], '--listen: expected an IPv4 or IPv6 address, got "10.0.0.1:80"'],
+      [["--listen", "[10.0.0.1]"], '--listen: expected an IPv4 or IPv6 address, got "[10.0.0.1]"'],
+      [["--listen", "::1", "--listen", "0:0::1"], "--listen: 0:0::1 is given twice"],
+      [["--listen", "::", "--listen", "127.0.0.1"], "--listen: a wildcard address (0.0.0.0 or ::) already covers every other address; give it alone"],
+      [Array.from({ length: 17 }, (_, i) => `--listen=127.0.0.${i + 1}`), "--listen: at most 16 addresses, got 17"],
       [["--instance="], '--instance: expected 1 to 64 printable ASCII characters without spaces, got ""'],
       [["--instance", "a b"], '--instance: expected 1 to 64 printable ASCII characters without spaces, got "a b"'],
       [["--instance", "x".repeat(65)], `--instance: expected 1 to 64 printable ASCII characters without spaces, got "${"x".repeat(65)}"`],
@@ -113,7 +127,7 @@ describe("parseCli", () => {
 
   test("usage lists every flag with its default, without colour codes", async () => {
     const text = await usage();
-    for (const flag of ["--port", "--tcp-port", "--udp-port", "--max-tcp", "--backlog", "--max-line", "--max-datagram", "--udp-window", "--idle-timeout", "--instance", "--proxy-protocol-from", "--tls-port", "--tls-cert", "--tls-key", "--shutdown-token-file", "--log-format", "--verbose", "--quiet", "--help", "--version"]) {
+    for (const flag of ["--listen", "--port", "--tcp-port", "--udp-port", "--max-tcp", "--backlog", "--max-line", "--max-datagram", "--udp-window", "--idle-timeout", "--instance", "--proxy-protocol-from", "--tls-port", "--tls-cert", "--tls-key", "--shutdown-token-file", "--log-format", "--verbose", "--quiet", "--help", "--version"]) {
       expect(text).toContain(flag);
     }
     expect(text).toContain("(Default: 12345)");
