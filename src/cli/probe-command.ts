@@ -27,7 +27,11 @@ export const PROBE_FLAGS = {
   connections: { type: "string", valueHint: "C", description: "--load: connections (or UDP sockets)", default: String(PROBE_DEFAULTS.connections) },
   pipeline: { type: "string", valueHint: "D", description: "--load: lines in flight per connection", default: String(PROBE_DEFAULTS.pipeline) },
   duration: { type: "string", valueHint: "S", description: "--load: seconds to run (decimals allowed)", default: String(PROBE_DEFAULTS.durationS) },
-  command: { type: "string", valueHint: "/CMD", description: "send one command (/time, /stats) and print the reply" },
+  command: { type: "string", valueHint: "/CMD", description: "send one command (/time, /stats, /whoami, /instance) and print the reply" },
+  tls: { type: "boolean", description: "TCP over TLS (to --tls-port); needs --ca or --insecure" },
+  ca: { type: "string", valueHint: "FILE", description: "--tls: verify the server's certificate with this CA (PEM)" },
+  insecure: { type: "boolean", description: "--tls: do not verify the server's certificate" },
+  proxy: { type: "string", valueHint: "v1|v2", description: "send a PROXY protocol header with the probe's own addresses first (TCP, TLS)" },
   help: { type: "boolean", short: "h", description: "show this help" },
 } as const satisfies FlagTable;
 
@@ -46,6 +50,10 @@ export interface ProbeOptions {
   host: string;
   port: number;
   udp: boolean;
+  /** --tls: the CA file (null with --insecure); null without --tls. */
+  tls: { caFile: string | null } | null;
+  /** --proxy v1|v2. */
+  proxy: 1 | 2 | null;
   json: boolean;
   size: number;
   timeoutMs: number;
@@ -77,6 +85,8 @@ function toOptions(v: ProbeValues, positionals: string[]): ProbeOptions {
     host: target.host,
     port: target.port,
     udp,
+    tls: tls(v, udp),
+    proxy: proxy(v.proxy, udp),
     json: v.json ?? false,
     size: integer("--size", v.size, PROBE_DEFAULTS.size, MIN_SIZE, maxSize),
     timeoutMs: integer("--timeout", v.timeout, PROBE_DEFAULTS.timeoutMs, 1, 3_600_000),
@@ -112,6 +122,26 @@ function toOptions(v: ProbeValues, positionals: string[]): ProbeOptions {
       intervalMs: integer("--interval", v.interval, PROBE_DEFAULTS.intervalMs, 0, 3_600_000),
     },
   };
+}
+
+function tls(v: ProbeValues, udp: boolean): ProbeOptions["tls"] {
+  if (!v.tls) {
+    for (const f of ["ca", "insecure"] as const) if (v[f] !== undefined) throw new UsageError(`--${f}: only with --tls`);
+    return null;
+  }
+  if (udp) throw new UsageError("--tls: not with --udp");
+  if (v.ca !== undefined && v.insecure) throw new UsageError("--ca and --insecure exclude each other");
+  if (v.ca === undefined && !v.insecure) throw new UsageError("--tls: give --ca FILE to verify the server, or --insecure");
+  if (v.ca === "") throw new UsageError("--ca: needs a path");
+  return { caFile: v.ca ?? null };
+}
+
+function proxy(raw: string | undefined, udp: boolean): 1 | 2 | null {
+  if (raw === undefined) return null;
+  if (udp) throw new UsageError("--proxy: not with --udp (PROXY headers are for TCP)");
+  if (raw === "v1") return 1;
+  if (raw === "v2") return 2;
+  throw new UsageError(`--proxy: expected "v1" or "v2", got ${JSON.stringify(raw)}`);
 }
 
 /** Positive seconds, decimals allowed (0.5), at most a day. */

@@ -1,11 +1,13 @@
 // Command mode: send one /command, wait for its one-line reply.
-import { openUdp, TcpLink, udpErrorText, type Endpoint } from "./net.ts";
+import { openUdp, TcpLink, udpErrorText, type Endpoint, type StreamOptions } from "./net.ts";
 import type { CommandReport } from "./report.ts";
 import type { Stopper } from "./stopper.ts";
 
 export interface CommandParams {
   target: string;
   endpoints: Endpoint[];
+  /** TCP only: TLS and/or a PROXY header first. */
+  stream: StreamOptions;
   command: string;
   udp: boolean;
   timeoutMs: number;
@@ -28,7 +30,7 @@ export async function sendCommand(p: CommandParams): Promise<CommandReport> {
 }
 
 async function commandTcp(p: CommandParams): Promise<CommandReport> {
-  const link = await TcpLink.connect(p.endpoints, p.timeoutMs);
+  const link = await TcpLink.connect(p.endpoints, p.timeoutMs, p.stream);
   const report: CommandReport = { target: p.target, address: link.endpoint.address, proto: "tcp", command: p.command, reply: null, rttMs: null };
   try {
     const t0 = performance.now();

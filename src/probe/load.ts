@@ -10,7 +10,7 @@ import type { Socket } from "bun";
 import { LatencyHistogram } from "./latency.ts";
 import { readSeq, writeLine, writeSeq } from "../core/payload.ts";
 import { WriteQueue } from "../core/write-queue.ts";
-import { openUdp, ProbeConnectError, formatHostPort, type Endpoint, type UdpClient } from "./net.ts";
+import { openStream, openUdp, ProbeConnectError, formatHostPort, type Endpoint, type StreamOptions, type UdpClient } from "./net.ts";
 import { errorCode, errorText } from "../core/error-text.ts";
 import type { LoadReport, Progress } from "./report.ts";
 import type { Stopper } from "./stopper.ts";
@@ -18,6 +18,8 @@ import type { Stopper } from "./stopper.ts";
 export interface LoadParams {
   target: string;
   endpoints: Endpoint[];
+  /** TCP only: TLS and/or a PROXY header first. */
+  stream: StreamOptions;
   udp: boolean;
   connections: number;
   pipeline: number;
@@ -67,6 +69,7 @@ class TcpLoadConnection {
 
   constructor(
     private readonly ep: Endpoint,
+    private readonly stream: StreamOptions,
     private readonly depth: number,
     private readonly size: number,
     private readonly totals: Totals,
@@ -82,18 +85,18 @@ class TcpLoadConnection {
   }
 
   async connect(): Promise<void> {
-    this.socket = await Bun.connect<TcpLoadConnection>({
-      hostname: this.ep.address,
-      port: this.ep.port,
-      data: this,
-      socket: {
+    this.socket = await openStream<TcpLoadConnection>(
+      this.ep,
+      this,
+      {
         data: (s, chunk) => s.data.onData(chunk),
         drain: (s) => void s.data.out?.flush(),
         close: (s) => s.data.onClose(),
         error: () => {},
         connectError: () => {},
       },
-    });
+      this.stream,
+    );
     this.socket.setNoDelay(true);
     this.out = new WriteQueue(this.socket);
     this.nextRecv = this.nextSend;
@@ -348,7 +351,7 @@ export async function runLoad(p: LoadParams): Promise<LoadReport> {
     for (let i = 0; i < p.connections; i++) udp.push(new UdpLoadSocket(ep, p.pipeline, p.size, p.timeoutMs, totals, p.onEvent));
     await Promise.all(udp.map((u) => u.open()));
   } else {
-    for (let i = 0; i < p.connections; i++) tcp.push(new TcpLoadConnection(ep, p.pipeline, p.size, totals, p.onEvent));
+    for (let i = 0; i < p.connections; i++) tcp.push(new TcpLoadConnection(ep, p.stream, p.pipeline, p.size, totals, p.onEvent));
     // Connect first, then start sending: the run's clock starts with all of them up.
     totals.running = false;
     const results = await Promise.allSettled(tcp.map((c) => c.connect()));

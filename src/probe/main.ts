@@ -2,7 +2,8 @@
 // status: 0 all intact, 1 something lost or wrong, 2 usage or connection error.
 import { nodeFs } from "../sys/node-fs.ts";
 import { parseProbeCli, type ProbeOptions } from "../cli/probe-command.ts";
-import { formatHostPort, ProbeConnectError, resolve } from "./net.ts";
+import { formatHostPort, ProbeConnectError, resolve, type StreamOptions } from "./net.ts";
+import { errorWords } from "../core/error-text.ts";
 import { pingTcp, pingUdp } from "./ping.ts";
 import { runLoad } from "./load.ts";
 import { sendCommand } from "./command.ts";
@@ -51,14 +52,29 @@ export async function runProbe(argv: string[]): Promise<number> {
   }
 }
 
+/** How TCP connections are opened: --tls (the CA read here) and --proxy. */
+function streamOptions(o: ProbeOptions): StreamOptions {
+  if (o.tls === null) return { tls: null, proxy: o.proxy };
+  let ca: string | null = null;
+  if (o.tls.caFile !== null) {
+    try {
+      ca = nodeFs().readFileSync(o.tls.caFile, "utf8");
+    } catch (err) {
+      throw new ProbeConnectError(`--ca ${o.tls.caFile}: ${errorWords(err)}`);
+    }
+  }
+  return { tls: { ca, serverName: o.host }, proxy: o.proxy };
+}
+
 async function run(o: ProbeOptions, stop: Stopper): Promise<number> {
   const target = formatHostPort(o.host, o.port);
+  const stream = streamOptions(o);
   const endpoints = await resolve(o.host, o.port);
   const proto = o.udp ? "udp" : "tcp";
 
   switch (o.mode.kind) {
     case "command": {
-      const r = await sendCommand({ target, endpoints, command: o.mode.command, udp: o.udp, timeoutMs: o.timeoutMs, stop });
+      const r = await sendCommand({ target, endpoints, stream, command: o.mode.command, udp: o.udp, timeoutMs: o.timeoutMs, stop });
       if (o.json) write(1, report.commandJson(r));
       else write(1, report.commandText(r));
       if (r.error && !o.json) write(2, `epoll-echo probe: ${o.mode.command}: ${r.error}\n`);
@@ -69,6 +85,7 @@ async function run(o: ProbeOptions, stop: Stopper): Promise<number> {
       const params = {
         target,
         endpoints,
+        stream,
         count: o.mode.count,
         intervalMs: o.mode.intervalMs,
         size: o.size,
@@ -91,6 +108,7 @@ async function run(o: ProbeOptions, stop: Stopper): Promise<number> {
       const r = await runLoad({
         target,
         endpoints,
+        stream,
         udp: o.udp,
         connections: o.mode.connections,
         pipeline: o.mode.pipeline,

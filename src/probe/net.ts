@@ -4,7 +4,8 @@
 import { isIPv4, isIPv6 } from "../core/ip-literal.ts";
 import { WriteQueue } from "../core/write-queue.ts";
 import { errorCode, errorText } from "../core/error-text.ts";
-import type { Socket } from "bun";
+import type { Socket, SocketHandler, TLSOptions } from "bun";
+import { encodeProxyHeader } from "../core/proxy-header.ts";
 import type { udp } from "bun";
 import type { Stopper } from "./stopper.ts";
 
@@ -43,6 +44,59 @@ export function udpErrorText(err: unknown): string {
   return errorCode(err) === "ECONNREFUSED" ? "port unreachable (ECONNREFUSED)" : errorText(err);
 }
 
+/** How a TCP stream is opened: plain, after a PROXY header, over TLS, or both (the header first, in clear). */
+export interface StreamOptions {
+  /** --tls: the CA to verify the server with (PEM), or null for --insecure; the name to verify. */
+  tls: { ca: string | null; serverName: string } | null;
+  /** --proxy v1|v2: a header naming this socket's own addresses is sent first. */
+  proxy: 1 | 2 | null;
+}
+
+/**
+ * Connect to ep; resolves with the socket that carries the lines, once lines
+ * can be written: the PROXY header sent, the TLS handshake done (and the
+ * certificate verified unless --insecure). Rejects with ProbeConnectError.
+ */
+export async function openStream<D>(ep: Endpoint, data: D, handlers: SocketHandler<D>, via: StreamOptions): Promise<Socket<D>> {
+  const connect = <T>(h: SocketHandler<T>, d: T, tls?: TLSOptions) =>
+    Bun.connect<T>({ hostname: ep.address, port: ep.port, data: d, allowHalfOpen: true, socket: h, tls });
+  if (via.tls === null) {
+    const socket = await connect(handlers, data);
+    if (via.proxy !== null) socket.write(proxyHeader(via.proxy, socket));
+    return socket;
+  }
+  const { ca, serverName } = via.tls;
+  const tls = { ca: ca ?? undefined, rejectUnauthorized: ca !== null, serverName };
+  let settle!: (err: Error | null) => void;
+  const handshake = new Promise<Error | null>((resolve) => (settle = resolve));
+  const secured: SocketHandler<D> = {
+    ...handlers,
+    handshake: (s, ok, err) => settle(ok || ca === null ? null : (err ?? new Error("TLS handshake failed"))),
+    close: (s, err) => {
+      settle(new Error("connection closed during the TLS handshake"));
+      handlers.close?.(s, err);
+    },
+  };
+  let socket: Socket<D>;
+  if (via.proxy === null) socket = await connect(secured, data, tls);
+  else {
+    // The header goes first, in clear; TLS starts on the same connection after it.
+    const raw = await connect<undefined>({ data: () => {}, close: () => settle(new Error("connection closed")), error: () => {} }, undefined);
+    raw.write(proxyHeader(via.proxy, raw));
+    socket = raw.upgradeTLS<D>({ tls, socket: secured, data })[1];
+  }
+  const err = await handshake;
+  if (err !== null) {
+    socket.terminate();
+    throw new ProbeConnectError(`TLS: ${err.message}`);
+  }
+  return socket;
+}
+
+function proxyHeader(version: 1 | 2, s: Socket<unknown>): Uint8Array {
+  return encodeProxyHeader(version, { address: s.localAddress, port: s.localPort }, { address: s.remoteAddress, port: s.remotePort });
+}
+
 export type ReplyResult = Uint8Array | "timeout" | "closed" | "stopped";
 
 const LF = 0x0a;
@@ -60,11 +114,11 @@ export class TcpLink {
   private constructor(readonly endpoint: Endpoint) {}
 
   /** Connect to the first endpoint that answers within timeoutMs each. */
-  static async connect(endpoints: Endpoint[], timeoutMs: number): Promise<TcpLink> {
+  static async connect(endpoints: Endpoint[], timeoutMs: number, via: StreamOptions): Promise<TcpLink> {
     let last: unknown = null;
     for (const ep of endpoints) {
       try {
-        return await TcpLink.connectOne(ep, timeoutMs);
+        return await TcpLink.connectOne(ep, timeoutMs, via);
       } catch (err) {
         last = err;
       }
@@ -73,15 +127,13 @@ export class TcpLink {
     throw new ProbeConnectError(`cannot connect to ${where}: ${last instanceof ProbeConnectError ? last.message : errorText(last)}`);
   }
 
-  private static async connectOne(ep: Endpoint, timeoutMs: number): Promise<TcpLink> {
+  private static async connectOne(ep: Endpoint, timeoutMs: number, via: StreamOptions): Promise<TcpLink> {
     const link = new TcpLink(ep);
     let abandoned = false;
-    const attempt = Bun.connect<TcpLink>({
-      hostname: ep.address,
-      port: ep.port,
-      data: link,
-      allowHalfOpen: true,
-      socket: {
+    const attempt = openStream<TcpLink>(
+      ep,
+      link,
+      {
         data: (s, chunk) => s.data.received(chunk),
         drain: (s) => void s.data.out?.flush(),
         end: (s) => s.data.gone(),
@@ -89,7 +141,8 @@ export class TcpLink {
         error: (s) => s.data.gone(),
         connectError: () => {},
       },
-    });
+      via,
+    );
     let timer: Timer | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {

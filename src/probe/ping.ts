@@ -2,13 +2,15 @@
 // byte against what was sent, one printed line per reply, then a summary.
 import { describeMismatch, firstDifference, makeLine, readSeq } from "../core/payload.ts";
 import { summarize } from "./latency.ts";
-import { openUdp, TcpLink, udpErrorText, type Endpoint } from "./net.ts";
+import { openUdp, TcpLink, udpErrorText, type Endpoint, type StreamOptions } from "./net.ts";
 import type { PingReport, ReplyRecord } from "./report.ts";
 import type { Stopper } from "./stopper.ts";
 
 export interface PingParams {
   target: string;
   endpoints: Endpoint[];
+  /** TCP only: TLS and/or a PROXY header first. */
+  stream: StreamOptions;
   count: number;
   intervalMs: number;
   size: number;
@@ -48,7 +50,7 @@ function record(report: PingReport, rtts: number[], r: ReplyRecord, p: PingParam
 
 /** TCP: one connection; after a timeout or a close, the next line gets a fresh one. */
 export async function pingTcp(p: PingParams): Promise<PingReport> {
-  let link: TcpLink | null = await TcpLink.connect(p.endpoints, p.timeoutMs);
+  let link: TcpLink | null = await TcpLink.connect(p.endpoints, p.timeoutMs, p.stream);
   const report = newReport(p, link.endpoint.address, "tcp");
   p.onStart(link.endpoint.address);
   const rtts: number[] = [];
@@ -57,7 +59,7 @@ export async function pingTcp(p: PingParams): Promise<PingReport> {
       const t0 = performance.now();
       if (link === null) {
         try {
-          link = await TcpLink.connect(p.endpoints, p.timeoutMs);
+          link = await TcpLink.connect(p.endpoints, p.timeoutMs, p.stream);
         } catch (err) {
           record(report, rtts, { seq, status: "lost", bytes: 0, rttMs: null, detail: (err as Error).message }, p);
           await p.stop.sleep(t0 + p.intervalMs - performance.now());

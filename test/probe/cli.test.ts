@@ -65,6 +65,8 @@ describe("parseProbeCli", () => {
       host: "localhost",
       port: 12345,
       udp: false,
+      tls: null,
+      proxy: null,
       json: false,
       size: 64,
       timeoutMs: 2000,
@@ -77,6 +79,8 @@ describe("parseProbeCli", () => {
       host: "::1",
       port: 7,
       udp: true,
+      tls: null,
+      proxy: null,
       json: true,
       size: 11,
       timeoutMs: 50,
@@ -91,6 +95,9 @@ describe("parseProbeCli", () => {
     expect(options(["h", "--load"]).mode).toEqual({ kind: "load", connections: 4, pipeline: 16, durationMs: 10_000 });
     expect(options(["h", "--command", "/stats", "--udp"]).mode).toEqual({ kind: "command", command: "/stats" });
     expect(options(["h", "--command=/shutdown now"]).mode).toEqual({ kind: "command", command: "/shutdown now" });
+    expect(options(["h", "--tls", "--ca", "ca.pem", "--proxy", "v2"])).toMatchObject({ tls: { caFile: "ca.pem" }, proxy: 2 });
+    expect(options(["h", "--tls", "--insecure", "--load"])).toMatchObject({ tls: { caFile: null }, proxy: null });
+    expect(options(["h", "--proxy", "v1", "--command", "/whoami"])).toMatchObject({ tls: null, proxy: 1, mode: { kind: "command", command: "/whoami" } });
   });
 
   test("help", () => {
@@ -122,6 +129,14 @@ describe("parseProbeCli", () => {
       [["h", "--command", "/a\nb"], "--command: must be one line"],
       [["h", "--command", "/stats", "--load"], "--load: not used with --command"],
       [["h:99999"], "target port: 99999 is out of range (1 to 65535)"],
+      [["h", "--tls"], "--tls: give --ca FILE to verify the server, or --insecure"],
+      [["h", "--tls", "--ca", "x", "--insecure"], "--ca and --insecure exclude each other"],
+      [["h", "--tls", "--ca="], "--ca: needs a path"],
+      [["h", "--ca", "x"], "--ca: only with --tls"],
+      [["h", "--insecure"], "--insecure: only with --tls"],
+      [["h", "--tls", "--insecure", "--udp"], "--tls: not with --udp"],
+      [["h", "--proxy", "v3"], '--proxy: expected "v1" or "v2", got "v3"'],
+      [["h", "--proxy", "v1", "--udp"], "--proxy: not with --udp (PROXY headers are for TCP)"],
     ];
     for (const [argv, message] of cases) {
       expect(error(argv)).toBe(message);
