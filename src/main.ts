@@ -76,6 +76,7 @@ async function start(config: Config, log: Logger, reload: ReloadSignal): Promise
     log.info(`epoll-echo ${VERSION} starting`, {
       instance,
       listen: effective.listen.length > 0 ? effective.listen.join(",") : undefined,
+      reuse_port: effective.reusePort || undefined,
       tcp_port: adopted("tcp", effective.tcpPort),
       udp_port: adopted("udp", effective.udpPort),
       max_tcp: effective.maxTcp,

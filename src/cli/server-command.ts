@@ -26,6 +26,7 @@ export { UsageError };
 
 export const SERVER_FLAGS = {
   listen: { type: "string", multiple: true, valueHint: "ADDR", description: "bind TCP and UDP on this IPv4 or IPv6 address only (repeatable)", default: "every address, IPv4 and IPv6" },
+  "reuse-port": { type: "boolean", description: "bind with SO_REUSEPORT: several instances (same user) share the ports, the kernel spreads clients" },
   port: { type: "string", valueHint: "N", description: "TCP and UDP port; 0 lets the kernel pick", default: String(DEFAULTS.tcpPort) },
   "tcp-port": { type: "string", valueHint: "N", description: "TCP port (overrides --port)" },
   "udp-port": { type: "string", valueHint: "N", description: "UDP port (overrides --port)" },
@@ -74,6 +75,7 @@ function toConfig(v: Values<typeof SERVER_FLAGS>): Config {
   }
   return {
     listen: listenAddresses(v.listen ?? []),
+    reusePort: v["reuse-port"] ?? false,
     tcpPort,
     udpPort,
     maxTcp: integer("--max-tcp", v["max-tcp"], DEFAULTS.maxTcp, 1, 1_000_000),

@@ -9,6 +9,8 @@ export type Verbosity = 0 | 1 | 2 | 3;
 export interface Config {
   /** Addresses to bind TCP and UDP on (IPv4 or IPv6 literals); empty = every address, dual stack. */
   listen: string[];
+  /** Bind TCP, TLS and UDP with SO_REUSEPORT so several processes share the ports. */
+  reusePort: boolean;
   tcpPort: number;
   udpPort: number;
   maxTcp: number;
@@ -54,6 +56,7 @@ export const MAX_UDP_PAYLOAD = 65527;
 
 export const DEFAULTS: Config = {
   listen: [],
+  reusePort: false,
   tcpPort: DEFAULT_PORT,
   udpPort: DEFAULT_PORT,
   maxTcp: 1024,

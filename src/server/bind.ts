@@ -68,30 +68,37 @@ async function bindDualStack<T>(
   }
 }
 
+/** Where and how a TCP (or TLS) listener binds. */
+export interface TcpBindOptions {
+  /** --listen addresses; empty = every address, dual stack. */
+  addresses: readonly string[];
+  port: number;
+  backlog: number;
+  /** SO_REUSEPORT (--reuse-port): other processes of the same user may bind the same port. */
+  reusePort: boolean;
+}
+
+// Bun.listen takes reusePort, though its types put it on the connect options only.
+type ListenWithReusePort = <D>(opts: { hostname: string; port: number; allowHalfOpen: boolean; reusePort: boolean; socket: TcpHandlers<D> }) => TCPSocketListener<D>;
+
 /**
- * Listen for TCP: on every address, dual stack, when `addresses` is empty;
+ * Listen for TCP: on every address, dual stack, when no addresses are given;
  * otherwise on exactly these (port 0: the kernel picks for the first, the
  * others follow). A failure names the address and closes what was opened.
  */
-export async function bindTcp<D>(
-  proto: "TCP" | "TLS",
-  addresses: readonly string[],
-  port: number,
-  backlog: number,
-  handlers: TcpHandlers<D>,
-  log: Logger,
-): Promise<Bound<TCPSocketListener<D>>> {
-  const open = (hostname: string, p: number) => {
-    const listener = Bun.listen<D>({ hostname, port: p, allowHalfOpen: true, socket: handlers });
-    applyBacklog(listener, backlog, log);
+export async function bindTcp<D>(proto: "TCP" | "TLS", where: TcpBindOptions, handlers: TcpHandlers<D>, log: Logger): Promise<Bound<TCPSocketListener<D>>> {
+  const open = (hostname: string, port: number) => {
+    const listen = Bun.listen as unknown as ListenWithReusePort;
+    const listener = listen<D>({ hostname, port, allowHalfOpen: true, reusePort: where.reusePort, socket: handlers });
+    applyBacklog(listener, where.backlog, log);
     return listener;
   };
-  if (addresses.length === 0) {
-    return bindDualStack(proto, port, async (h, p) => open(h, p), (l) => listenerFd(l), (l) => l.port, log);
+  if (where.addresses.length === 0) {
+    return bindDualStack(proto, where.port, async (h, p) => open(h, p), (l) => listenerFd(l), (l) => l.port, log);
   }
   const sockets: TCPSocketListener<D>[] = [];
-  let bound = port;
-  for (const address of addresses) {
+  let bound = where.port;
+  for (const address of where.addresses) {
     try {
       const listener = open(address, bound);
       sockets.push(listener);

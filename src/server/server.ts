@@ -91,7 +91,7 @@ export async function startServer(config: Config, opts: ServerOptions): Promise<
     listeners = adopted.tcp.map((fd) => adoptTcp(fd, tcp.handlers));
     tcpPort = boundPort(listenerFd(listeners[0]!));
   } else {
-    const bound = await bindTcp("TCP", config.listen, config.tcpPort, config.backlog, tcp.handlers, log);
+    const bound = await bindTcp("TCP", { addresses: config.listen, port: config.tcpPort, backlog: config.backlog, reusePort: config.reusePort }, tcp.handlers, log);
     listeners = bound.sockets;
     tcpPort = bound.port;
   }
@@ -105,7 +105,7 @@ export async function startServer(config: Config, opts: ServerOptions): Promise<
       udpAdopted = await Promise.all(adopted.udp.map((fd) => adoptUdp(fd, udp.handlers)));
       udpPort = boundPort(adopted.udp[0]!);
     } else {
-      udpBound = new UdpSockets({ plan: udpPlan(config.listen), handlers: udp.handlers, log, reusePort: false });
+      udpBound = new UdpSockets({ plan: udpPlan(config.listen), handlers: udp.handlers, log, reusePort: config.reusePort });
       await udpBound.start(config.udpPort);
       udpPort = udpBound.port;
     }
@@ -121,7 +121,7 @@ export async function startServer(config: Config, opts: ServerOptions): Promise<
     if (!opts.tlsCredentials) throw new Error("startServer: config.tls without tlsCredentials");
     tls = new TlsFront(opts.tlsCredentials, tcp, tcp.proxyGate, stats);
     try {
-      const bound = await bindTcp("TLS", config.listen, config.tls.port, config.backlog, tls.handlers, log);
+      const bound = await bindTcp("TLS", { addresses: config.listen, port: config.tls.port, backlog: config.backlog, reusePort: config.reusePort }, tls.handlers, log);
       tlsListeners = bound.sockets;
       tlsPort = bound.port;
     } catch (err) {

@@ -45,6 +45,8 @@ describe("parseCli", () => {
     expect(config(["--log-format", "json"]).logFormat).toBe("json");
     expect(config(["--shutdown-token-file", "/x"]).shutdownTokenFile).toBe("/x");
     expect(config(["--udp-allow-low-ports"]).udpAllowLowPorts).toBe(true);
+    expect(config([]).reusePort).toBe(false);
+    expect(config(["--reuse-port"]).reusePort).toBe(true);
   });
 
   test("--listen: repeatable address literals, IPv6 with or without brackets; :: alone is the default", () => {
@@ -99,6 +101,7 @@ describe("parseCli", () => {
       [["--log-format", "xml"], '--log-format: expected "text" or "json", got "xml"'],
       [["--shutdown-token-file="], "--shutdown-token-file: needs a path"],
       [["--verbose=2"], "--verbose: takes no value"],
+      [["--reuse-port=1"], "--reuse-port: takes no value"],
       [["--listen", "localhost"], '--listen: expected an IPv4 or IPv6 address, got "localhost"'],
       [["--listen", "10.0.0.1:80"], '--listen: expected an IPv4 or IPv6 address, got "10.0.0.1:80"'],
       [["--listen", "[10.0.0.1]"], '--listen: expected an IPv4 or IPv6 address, got "[10.0.0.1]"'],
@@ -127,7 +130,7 @@ describe("parseCli", () => {
 
   test("usage lists every flag with its default, without colour codes", async () => {
     const text = await usage();
-    for (const flag of ["--listen", "--port", "--tcp-port", "--udp-port", "--max-tcp", "--backlog", "--max-line", "--max-datagram", "--udp-window", "--idle-timeout", "--instance", "--proxy-protocol-from", "--tls-port", "--tls-cert", "--tls-key", "--shutdown-token-file", "--log-format", "--verbose", "--quiet", "--help", "--version"]) {
+    for (const flag of ["--listen", "--reuse-port", "--port", "--tcp-port", "--udp-port", "--max-tcp", "--backlog", "--max-line", "--max-datagram", "--udp-window", "--idle-timeout", "--instance", "--proxy-protocol-from", "--tls-port", "--tls-cert", "--tls-key", "--shutdown-token-file", "--log-format", "--verbose", "--quiet", "--help", "--version"]) {
       expect(text).toContain(flag);
     }
     expect(text).toContain("(Default: 12345)");
