@@ -12,15 +12,15 @@
 //
 // EPOLL_ECHO_DEB=path/to.deb tests that package instead of building one.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, lstatSync, mkdtempSync, readFileSync, readlinkSync, readdirSync, rmSync } from "node:fs";
+import { existsSync, lstatSync, mkdtempSync, readFileSync, readlinkSync, readdirSync, rmSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { startDaemon, type Daemon } from "../support/daemon.ts";
 import { TcpClient, udpRequest } from "../support/net.ts";
 import { lockMachine, ROOT, run, runAsync, skipReason } from "./helpers.ts";
 
 const VERSION: string = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")).version;
-const UNITS = ["epoll-echo.service", "epoll-echo.socket", "epoll-echo-udp.socket", "epoll-echo-activated.service"];
+const UNITS = ["epoll-echo.service", "epoll-echo.socket", "epoll-echo-udp.socket", "epoll-echo-activated.service", "epoll-echo@.service"];
 const UNIT_DIR = "/lib/systemd/system";
 /** Every file the package installs, with its mode. */
 const FILES: Record<string, string> = {
@@ -34,6 +34,8 @@ const FILES: Record<string, string> = {
 };
 const WANTS_SERVICE = "/etc/systemd/system/multi-user.target.wants/epoll-echo.service";
 const WANTS_SOCKETS = ["epoll-echo.socket", "epoll-echo-udp.socket"].map((u) => `/etc/systemd/system/sockets.target.wants/${u}`);
+/** Where `systemctl enable epoll-echo@N` puts an instance's link. */
+const wantsInstance = (n: number) => `/etc/systemd/system/multi-user.target.wants/epoll-echo@${n}.service`;
 const HELPER_STATE = "/var/lib/systemd/deb-systemd-helper-enabled";
 
 const reason = skipReason(["dpkg-buildpackage", "dpkg", "dpkg-deb", "flock"]);
@@ -125,7 +127,7 @@ describe.skipIf(reason !== null)("Debian package", () => {
     expect(readFileSync(join(ctrl, "conffiles"), "utf8")).toBe("/etc/default/epoll-echo\n");
   });
 
-  test("maintainer scripts: the service is enabled, started and stopped; the sockets are not", () => {
+  test("maintainer scripts: the service is enabled, started and stopped; the sockets and the template are not", () => {
     const postinst = readFileSync(join(ctrl, "postinst"), "utf8");
     const prerm = readFileSync(join(ctrl, "prerm"), "utf8");
     const postrm = readFileSync(join(ctrl, "postrm"), "utf8");
@@ -144,14 +146,20 @@ describe.skipIf(reason !== null)("Debian package", () => {
         .filter((l) => /deb-systemd-invoke (start|restart|\$_dh_action)/.test(l));
       expect(unconditional).toEqual([]);
     }
-    // Upgrade: the activated service is try-restarted, its sockets stay open.
+    // The template: nothing enabled or started by the package.
+    expect(postinst.split("\n").filter((l) => /deb-systemd-(helper|invoke) (enable|start|restart|\$_dh_action)\b.*epoll-echo@/.test(l))).toEqual([]);
+    // Upgrade: the activated service is try-restarted, its sockets stay open;
+    // running instances of the template are try-restarted one at a time.
     expect(postinst).toMatch(/deb-systemd-invoke try-restart epoll-echo-activated\.service\b/);
     expect(postinst).not.toMatch(/try-restart[^\n]*epoll-echo(-udp)?\.socket/);
-    // Removal stops everything; purge forgets all enable state.
+    expect(postinst).toContain("for unit in $(systemctl list-units --plain --no-legend --state=active 'epoll-echo@*.service'");
+    expect(postinst).toContain('deb-systemd-invoke try-restart "$unit"');
+    // Removal stops everything, instances included; purge forgets all enable state.
     expect(prerm).toContain("deb-systemd-invoke stop 'epoll-echo.service'");
-    expect(prerm).toContain("deb-systemd-invoke stop epoll-echo.socket epoll-echo-udp.socket epoll-echo-activated.service");
+    expect(prerm).toContain("deb-systemd-invoke stop epoll-echo.socket epoll-echo-udp.socket epoll-echo-activated.service 'epoll-echo@*.service'");
     expect(postrm).toContain("deb-systemd-helper purge 'epoll-echo.service'");
     expect(postrm).toMatch(/deb-systemd-helper purge [^\n]*'epoll-echo\.socket'/);
+    expect(postrm).toMatch(/if \[ "\$1" = purge \]; then\n\trm -f "\$\{DPKG_ROOT:-\}"\/etc\/systemd\/system\/\*\.wants\/epoll-echo@\*\.service\n/);
     for (const s of [postinst, prerm, postrm]) expect(s.startsWith("#!/bin/sh\nset -e\n")).toBe(true);
   });
 
@@ -171,10 +179,11 @@ describe.skipIf(reason !== null)("Debian package", () => {
     }
   }, 120_000);
 
-  test("deb-systemd-helper enabled epoll-echo.service, not the socket units", () => {
+  test("deb-systemd-helper enabled epoll-echo.service, not the socket units nor any instance of the template", () => {
     expect(lstatSync(WANTS_SERVICE).isSymbolicLink()).toBe(true);
     expect(readlinkSync(WANTS_SERVICE)).toBe(`${UNIT_DIR}/epoll-echo.service`);
     for (const s of WANTS_SOCKETS) expect(existsSync(s)).toBe(false);
+    expect(readdirSync(dirname(WANTS_SERVICE)).filter((f) => f.startsWith("epoll-echo@"))).toEqual([]);
     expect(existsSync(`${HELPER_STATE}/epoll-echo.service.dsh-also`)).toBe(true);
   });
 
@@ -222,8 +231,8 @@ describe.skipIf(reason !== null)("Debian package", () => {
     expect(r.code).toBe(0);
   }, 60_000);
 
-  test("systemd-analyze security --offline: both services at most 2.0 (OK)", () => {
-    for (const unit of ["epoll-echo.service", "epoll-echo-activated.service"]) {
+  test("systemd-analyze security --offline: every service, the template too, at most 2.0 (OK)", () => {
+    for (const unit of ["epoll-echo.service", "epoll-echo-activated.service", "epoll-echo@.service"]) {
       const r = run(["systemd-analyze", "security", "--offline=true", "--threshold=20", "--no-pager", `${UNIT_DIR}/${unit}`]);
       const m = /Overall exposure level for \S+: (\d+\.\d+) (\S+)/.exec(r.stdout);
       expect(m).not.toBeNull();
@@ -233,7 +242,10 @@ describe.skipIf(reason !== null)("Debian package", () => {
     }
   }, 60_000);
 
-  test("dpkg -r keeps only the conffile; dpkg -P removes everything", () => {
+  test("dpkg -r keeps only the conffile; dpkg -P removes everything, the admin's instance links too", () => {
+    // What `systemctl enable epoll-echo@3` would have left (systemctl itself
+    // needs a running systemd here).
+    symlinkSync(`${UNIT_DIR}/epoll-echo@.service`, wantsInstance(3));
     const r = run(["dpkg", "-r", "epoll-echo"]);
     expect(r.code).toBe(0);
     expect(existsSync("/usr/bin/epoll-echo")).toBe(false);
@@ -246,6 +258,7 @@ describe.skipIf(reason !== null)("Debian package", () => {
     for (const path of Object.keys(FILES)) expect(existsSync(path.slice(1))).toBe(false);
     expect(existsSync("/usr/share/doc/epoll-echo")).toBe(false);
     expect(existsSync(WANTS_SERVICE)).toBe(false);
+    expect(lstatSync(wantsInstance(3), { throwIfNoEntry: false })).toBeUndefined();
     const state = existsSync(HELPER_STATE) ? readdirSync(HELPER_STATE, { recursive: true }).map(String) : [];
     expect(state.filter((f) => f.includes("epoll-echo"))).toEqual([]);
     expect(installedBinaryPids()).toEqual([]);
