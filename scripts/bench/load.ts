@@ -10,8 +10,9 @@
 // It reads the server's CPU (utime+stime from /proc/PID/stat) and its own at the
 // edges of the measured window.
 import { readFileSync } from "node:fs";
-import type { Socket } from "bun";
+import type { Socket, SocketHandler } from "bun";
 import { freePort } from "./ports.ts";
+import { encodeProxyHeader } from "../../src/core/proxy-header.ts";
 
 export interface LoadSpec {
   scenario: "stream" | "udp" | "churn" | "idle" | "startup";
@@ -32,6 +33,10 @@ export interface LoadSpec {
   /** idle only: at most this many connections being set up at once */
   batch?: number;
   settleMs?: number;
+  /** stream only: TLS to tcpPort (no verification: the cost measured is the server's) */
+  tls?: boolean;
+  /** stream only: a PROXY header (v1 or v2) with the connection's own addresses first */
+  proxy?: 1 | 2;
 }
 
 export interface LoadResult {
@@ -219,6 +224,34 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 // ---------------------------------------------------------------- TCP streams (ping-pong, pipelined, bulk, fan-in)
 
+/** One stream connection as the spec says: plain, after a PROXY header, over TLS (handshake done), or both. */
+async function connectStream(spec: LoadSpec, id: number, handlers: SocketHandler<number>): Promise<Socket<number>> {
+  const connect = (h: SocketHandler<number>) => Bun.connect<number>({ hostname: spec.host, port: spec.tcpPort, data: id, socket: h });
+  if (!spec.tls) {
+    const s = await connect(handlers);
+    if (spec.proxy) s.write(header(spec.proxy, s));
+    return s;
+  }
+  let done!: () => void;
+  const handshake = new Promise<void>((r) => (done = r));
+  const secured = { ...handlers, handshake: () => done() };
+  const tls = { rejectUnauthorized: false };
+  let s: Socket<number>;
+  if (spec.proxy) {
+    const raw = await connect({ data() {}, close() {}, error() {} });
+    raw.write(header(spec.proxy, raw));
+    s = raw.upgradeTLS<number>({ tls, socket: secured, data: id })[1];
+  } else {
+    s = await Bun.connect<number>({ hostname: spec.host, port: spec.tcpPort, data: id, socket: secured, tls });
+  }
+  await handshake;
+  return s;
+}
+
+function header(version: 1 | 2, s: Socket<unknown>): Uint8Array {
+  return encodeProxyHeader(version, { address: s.localAddress, port: s.localPort }, { address: s.remoteAddress, port: s.remotePort });
+}
+
 async function streamScenario(spec: LoadSpec): Promise<LoadResult> {
   const C = spec.conns;
   const W = spec.window;
@@ -305,7 +338,7 @@ async function streamScenario(spec: LoadSpec): Promise<LoadResult> {
     while (next < C) {
       const id = next++;
       base[id] = ((id * 7919) % K) * L;
-      sockets[id] = await Bun.connect<number>({ hostname: spec.host, port: spec.tcpPort, data: id, socket: handlers });
+      sockets[id] = await connectStream(spec, id, handlers);
     }
   }
   await Promise.all(Array.from({ length: Math.min(100, C) }, connector));
@@ -728,26 +761,20 @@ async function waitReady(spec: LoadSpec): Promise<void> {
     try {
       const got = await new Promise<boolean>((resolve, reject) => {
         let n = 0;
-        Bun.connect({
-          hostname: spec.host,
-          port: spec.tcpPort,
-          socket: {
-            open(s) {
-              s.write(line);
-            },
-            data(s, c) {
-              n += c.length;
-              if (n >= line.length) {
-                resolve(true); // before end(): end() may run close() synchronously
-                s.end();
-              }
-            },
-            close() {
-              resolve(n >= line.length);
-            },
-            error() {},
+        // As the measured connections will connect (TLS, PROXY header), so readiness means that works too.
+        connectStream(spec, 0, {
+          data(s, c) {
+            n += c.length;
+            if (n >= line.length) {
+              resolve(true); // before end(): end() may run close() synchronously
+              s.end();
+            }
           },
-        }).catch(reject);
+          close() {
+            resolve(n >= line.length);
+          },
+          error() {},
+        }).then((s) => s.write(line), reject);
       });
       if (got) break;
     } catch {}

@@ -11,9 +11,10 @@
 //                            [--seconds S] [--no-build] [--write | --no-write] [--out FILE]
 import { parseArgs } from "node:util";
 import { join, resolve, relative } from "node:path";
-import { existsSync, mkdirSync, openSync, closeSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, openSync, closeSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import type { LoadResult, LoadSpec } from "./load.ts";
 import { freePort } from "./ports.ts";
+import { encodeProxyHeader } from "../../src/core/proxy-header.ts";
 
 const HERE = import.meta.dir;
 const ROOT = resolve(HERE, "../..");
@@ -37,15 +38,26 @@ interface Server {
   name: string;
   /** "subject" rows get ratios and targets against the "baseline" row. */
   role: "subject" | "baseline" | "other";
-  /** Command without the port; run.ts appends `--port N`. */
+  /** Command without the port; run.ts appends `--port N` (and `--tls-port M` for a TLS stream). */
   cmd: string[];
+  /** How the load client connects to it: over TLS (to its --tls-port) and/or with a PROXY header first. */
+  stream?: { tls?: true; proxy?: 1 | 2 };
+  /** Only these scenarios (default: all). */
+  scenarios?: string[];
 }
 
 /** epoll-echo's flags for every run: quiet logs, room for the 10,000 idle clients. */
 const EPOLL_ARGS = ["-q", "--max-tcp", "15000"];
 
+/** A self-signed certificate for the TLS rows, made with openssl when needed. */
+const TLS_CERT = join(OUT, "tls", "cert.pem");
+const TLS_KEY = join(OUT, "tls", "key.pem");
+
 const SERVERS: Server[] = [
   { name: "epoll-echo", role: "subject", cmd: [EPOLL, ...EPOLL_ARGS] },
+  // The same lines over TLS, and with a PROXY v2 header on every connection (issue 13): compare with epoll-echo's row.
+  { name: "epoll-echo+tls", role: "other", cmd: [EPOLL, ...EPOLL_ARGS, "--tls-cert", TLS_CERT, "--tls-key", TLS_KEY], stream: { tls: true }, scenarios: ["pipelined"] },
+  { name: "epoll-echo+proxy", role: "other", cmd: [EPOLL, ...EPOLL_ARGS, "--proxy-protocol-from", "127.0.0.0/8"], stream: { proxy: 2 }, scenarios: ["pipelined"] },
   // A variant of epoll-echo is one line (or `--variant 'name=args'` on the command line):
   // { name: "epoll-echo+metrics", role: "subject", cmd: [EPOLL, ...EPOLL_ARGS, "--metrics", "127.0.0.1:0"] },
   { name: "baseline", role: "baseline", cmd: [join(OUT, "baseline")] },
@@ -236,6 +248,11 @@ async function waitQuiet(maxWaitMs: number): Promise<number> {
 }
 
 
+/** The server's command line on `port` (and `tlsPort`, for a TLS stream). */
+function serverCommand(server: Server, port: number, tlsPort: number): string[] {
+  return [...server.cmd, "--port", String(port), ...(server.stream?.tls ? ["--tls-port", String(tlsPort)] : [])];
+}
+
 /** Raise the soft fd limit to the hard one, then exec the command pinned to a CPU. */
 function pinned(cpu: string, cmd: string[]): string[] {
   return ["sh", "-c", 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; cpu="$1"; shift; exec taskset -c "$cpu" "$@"', "sh", cpu, ...cmd];
@@ -300,8 +317,13 @@ async function runOne(server: Server, sc: Scenario): Promise<Row> {
   } else {
     const port = await freePort();
     spec.tcpPort = spec.udpPort = port;
+    if (server.stream?.tls) {
+      spec.tcpPort = await freePort();
+      spec.tls = true;
+    }
+    if (server.stream?.proxy) spec.proxy = server.stream.proxy;
     const fd = openSync(logFile, "w");
-    proc = Bun.spawn(pinned(SERVER_CPU, [...server.cmd, "--port", String(port)]), { cwd: ROOT, stdin: "ignore", stdout: "ignore", stderr: fd });
+    proc = Bun.spawn(pinned(SERVER_CPU, serverCommand(server, port, spec.tcpPort)), { cwd: ROOT, stdin: "ignore", stdout: "ignore", stderr: fd });
     closeSync(fd);
     spec.serverPid = proc.pid;
   }
@@ -385,10 +407,17 @@ for (const b of OWN_BINARIES) {
   if (!r.ok) die(`compiling ${b.src} failed:\n${r.out}`);
 }
 
+if (servers.some((s) => s.stream?.tls) && !existsSync(TLS_KEY)) {
+  mkdirSync(join(OUT, "tls"), { recursive: true });
+  const r = sh(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "3650", "-subj", "/CN=localhost", "-keyout", TLS_KEY, "-out", TLS_CERT]);
+  if (!r.ok) die(`openssl (for the TLS rows) failed:\n${r.out}`);
+  chmodSync(TLS_KEY, 0o600);
+}
+
 /** Does the server answer at all? (epoll-echo may still be a stub.) */
 async function serves(server: Server): Promise<boolean> {
   const port = await freePort();
-  const proc = Bun.spawn(pinned(SERVER_CPU, [...server.cmd, "--port", String(port)]), { cwd: ROOT, stdin: "ignore", stdout: "ignore", stderr: "ignore" });
+  const proc = Bun.spawn(pinned(SERVER_CPU, serverCommand(server, port, await freePort())), { cwd: ROOT, stdin: "ignore", stdout: "ignore", stderr: "ignore" });
   let ok = false;
   const until = Date.now() + 5000;
   while (!ok && Date.now() < until && proc.exitCode === null) {
@@ -398,6 +427,7 @@ async function serves(server: Server): Promise<boolean> {
         port,
         socket: {
           open(s) {
+            if (server.stream?.proxy) s.write(encodeProxyHeader(1, { address: s.localAddress, port: s.localPort }, { address: s.remoteAddress, port: s.remotePort }));
             s.write("x\n");
           },
           data(s) {
@@ -435,14 +465,15 @@ for (const sc of scenarios) {
   const perServer = new Map<Server, Row[]>();
   for (let round = 0; round < rounds; round++) {
     // rotate the order every round so no server always goes first
-    const order = servers.map((_, i) => servers[(i + round) % servers.length]!);
+    const here = servers.filter((s) => !s.scenarios || s.scenarios.includes(sc.name));
+    const order = here.map((_, i) => here[(i + round) % here.length]!);
     for (const server of order) {
       log(`bench: ${sc.name} · ${server.name}${rounds > 1 ? ` · round ${round + 1}/${rounds}` : ""}`);
       const row = await runOne(server, sc);
       perServer.set(server, [...(perServer.get(server) ?? []), row]);
     }
   }
-  for (const server of servers) results.push(combine(perServer.get(server)!));
+  for (const server of servers) if (perServer.has(server)) results.push(combine(perServer.get(server)!));
 }
 const elapsed = (Date.now() - t0) / 1000;
 
