@@ -34,6 +34,8 @@ interface Pending {
   deadline: ReturnType<typeof setTimeout>;
   /** The client the PROXY header named (null: the real peer). */
   client: ProxySource | null;
+  /** The TLS socket once upgraded: the one to cut at the deadline (cutting the raw one no longer closes it). */
+  tls: Socket<TcpConnection> | null;
   settled: boolean;
 }
 
@@ -64,7 +66,9 @@ export class TlsFront {
     this.tlsHandlers = {
       ...tcp.handlers,
       open: (socket) => {
-        this.byTls.set(socket, socket.data as unknown as Pending);
+        const state = socket.data as unknown as Pending;
+        state.tls = socket;
+        this.byTls.set(socket, state);
         socket.data = undefined as unknown as TcpConnection; // no connection before the handshake
       },
       handshake: (socket, ok) => {
@@ -108,7 +112,7 @@ export class TlsFront {
       return;
     }
     this.pending++;
-    const state: Pending = { wait: null, client: null, settled: false, deadline: setTimeout(() => raw.terminate(), HANDSHAKE_TIMEOUT_MS) };
+    const state: Pending = { wait: null, client: null, tls: null, settled: false, deadline: setTimeout(() => (state.tls ?? raw).terminate(), HANDSHAKE_TIMEOUT_MS) };
     raw.data = state;
     const address = raw.remoteAddress;
     if (this.gate === null || !this.gate.applies(address)) {

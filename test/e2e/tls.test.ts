@@ -85,6 +85,20 @@ describe("one TLS daemon", () => {
     expect(await handshakes(metrics, "failed")).toBe(failedBefore + 2);
   });
 
+  test("a client that never starts its handshake is cut after 10 s, and was never a client", async () => {
+    const silent = await TcpClient.connect(port);
+    const t0 = performance.now();
+    const asker = await TcpClient.connectTls(port, { ca: first.cert });
+    asker.send("/stats\n");
+    await asker.until(() => asker.data.includes(10), 2000, "/stats");
+    expect(asker.data.toString().split(" ")[1]).toBe("1"); // the asker only: the silent socket is no client
+    asker.close();
+    await silent.readToEnd(15_000);
+    const waited = performance.now() - t0;
+    expect(waited).toBeGreaterThan(9_500);
+    expect(waited).toBeLessThan(12_000);
+  }, 20_000);
+
   test("a PROXY header before the handshake is not parsed from an unlisted peer (the handshake fails)", async () => {
     const header = encodeProxyHeader(1, { address: "192.0.2.1", port: 1 }, { address: "127.0.0.1", port });
     expect(TcpClient.connectTls(port, { ca: first.cert, before: header })).rejects.toThrow();
