@@ -3,7 +3,7 @@
 // sockets, so one socket per protocol still serves both families; src/server/bind.ts
 // checks the option after binding and adds an IPv4 socket if it ever is set.
 import { expect, test } from "bun:test";
-import { startDaemon, BINARY } from "../support/daemon.ts";
+import { startDaemon, LAUNCH } from "../support/daemon.ts";
 import { createTestNetns, exchangeInNetns } from "../support/netns.ts";
 
 test("with net.ipv6.bindv6only=1, 127.0.0.1 and ::1 still reach both protocols on one port", async () => {
@@ -15,7 +15,7 @@ test("with net.ipv6.bindv6only=1, 127.0.0.1 and ::1 still reach both protocols o
   try {
     const sysctl = Bun.spawnSync([...ns.exec, "sysctl", "-qw", "net.ipv6.bindv6only=1"]);
     expect(sysctl.exitCode).toBe(0);
-    const d = await startDaemon(["--port", "0"], { command: [...ns.exec, BINARY] });
+    const d = await startDaemon(["--port", "0"], { command: [...ns.exec, ...LAUNCH] });
     try {
       for (const host of ["127.0.0.1", "::1"]) {
         expect(exchangeInNetns(ns, "tcp", host, d.tcpPort, "a\r\nb\n").toString()).toBe("a\r\nb\n");

@@ -3,7 +3,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startDaemon, runBinary, BINARY } from "../support/daemon.ts";
+import { startDaemon, runBinary, LAUNCH } from "../support/daemon.ts";
 import { TcpClient, udpRequest } from "../support/net.ts";
 import { createTestNetns, exchangeInNetns, NETNS_ADDRESS } from "../support/netns.ts";
 import pkg from "../../package.json" with { type: "json" };
@@ -166,7 +166,7 @@ describe("signals and /shutdown", () => {
       return;
     }
     try {
-      const d = await startDaemon(["--port", "0", "--shutdown-token-file", tokenFile()], { command: [...ns.exec, BINARY] });
+      const d = await startDaemon(["--port", "0", "--shutdown-token-file", tokenFile()], { command: [...ns.exec, ...LAUNCH] });
       try {
         const reply = exchangeInNetns(ns, "tcp", NETNS_ADDRESS, d.tcpPort, `/shutdown ${TOKEN}\nhello\n`);
         expect(reply.toString()).toBe("ERR shutdown-loopback-required\nhello\n");

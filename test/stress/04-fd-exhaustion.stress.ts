@@ -8,7 +8,7 @@
 // clients, warns about it once per 10 s at most, and accepts again once the
 // clients leave.
 import { expect, test } from "bun:test";
-import { BINARY, startDaemon } from "../support/daemon.ts";
+import { LAUNCH, startDaemon } from "../support/daemon.ts";
 import { Child, countLines, echoProbe, eventually, figures, pick } from "../support/stress.ts";
 import { cpuSeconds, fdCount, mib, nofileLimit, ProcSampler, readMem } from "../support/procfs.ts";
 
@@ -20,7 +20,7 @@ const FLOOD_MS = pick(4000, 15_000);
 test(
   `fd exhaustion: ulimit -n ${LIMIT}, --max-tcp 1024, ${HOLD} held + ${CHURN_PER_SEC}/s extra connections: busy, no spin, serving, recovers`,
   async () => {
-    const d = await startDaemon(["--port", "0", "--max-tcp", "1024"], { command: ["prlimit", `--nofile=${LIMIT}:${LIMIT}`, BINARY] });
+    const d = await startDaemon(["--port", "0", "--max-tcp", "1024"], { command: ["prlimit", `--nofile=${LIMIT}:${LIMIT}`, ...LAUNCH] });
     const children: Child[] = [];
     try {
       expect(nofileLimit(d.pid)).toEqual({ soft: LIMIT, hard: LIMIT });

@@ -1,10 +1,22 @@
 // Start the compiled ./epoll-echo as a child process and wait for its
 // readiness line: the way every end-to-end test meets the real binary.
-import { join } from "node:path";
+//
+// The same tests run against any build of the binary:
+//   EPOLL_ECHO_BIN=path        the binary under test (default ./epoll-echo)
+//   EPOLL_ECHO_LAUNCHER="..."  a command prefix that runs it, split on spaces,
+//                              e.g. "qemu-aarch64 -L /usr/aarch64-linux-gnu"
+//   EPOLL_ECHO_TIME_SCALE=N    multiply the harness's waits by N (an emulated
+//                              binary starts in ~1.7 s instead of ~10 ms)
+import { join, resolve } from "node:path";
 import type { Subprocess } from "bun";
 
 export const ROOT = join(import.meta.dir, "..", "..");
-export const BINARY = join(ROOT, "epoll-echo");
+export const BINARY = process.env.EPOLL_ECHO_BIN ? resolve(process.env.EPOLL_ECHO_BIN) : join(ROOT, "epoll-echo");
+const LAUNCHER = (process.env.EPOLL_ECHO_LAUNCHER ?? "").split(" ").filter((w) => w !== "");
+/** The command that runs the binary under test: the launcher (if any), then the binary. */
+export const LAUNCH: readonly string[] = [...LAUNCHER, BINARY];
+/** Factor for waits on the binary (EPOLL_ECHO_TIME_SCALE, default 1). */
+export const TIME_SCALE = Math.max(1, Number(process.env.EPOLL_ECHO_TIME_SCALE) || 1);
 
 const READY = /listening \(TCP port=(\d+), UDP port=(\d+)\)/;
 
@@ -35,7 +47,7 @@ export interface StartOptions {
 
 /** Start epoll-echo with `args` (add `--port 0` yourself if you want any free port). */
 export async function startDaemon(args: string[], opts: StartOptions = {}): Promise<Daemon> {
-  const cmd = opts.command ?? [BINARY];
+  const cmd = opts.command ?? LAUNCH;
   const proc = Bun.spawn([...cmd, ...args], {
     stdin: "ignore",
     stdout: "pipe",
@@ -68,7 +80,7 @@ export async function startDaemon(args: string[], opts: StartOptions = {}): Prom
     for (const w of waiters) w();
   });
 
-  const waitForLog = (pattern: RegExp, timeoutMs = opts.timeoutMs ?? 10_000) =>
+  const waitForLog = (pattern: RegExp, timeoutMs = (opts.timeoutMs ?? 10_000) * TIME_SCALE) =>
     new Promise<RegExpMatchArray>((resolve, reject) => {
       const check = () => {
         const m = text.match(pattern);
@@ -119,6 +131,6 @@ export async function startDaemon(args: string[], opts: StartOptions = {}): Prom
 
 /** Run the binary to completion (for flags that exit at once). */
 export function runBinary(args: string[], env?: Record<string, string>): { code: number; stdout: string; stderr: string } {
-  const r = Bun.spawnSync([BINARY, ...args], { env: { ...process.env, NO_COLOR: "1", ...env }, stdin: "ignore" });
+  const r = Bun.spawnSync([...LAUNCH, ...args], { env: { ...process.env, NO_COLOR: "1", ...env }, stdin: "ignore" });
   return { code: r.exitCode ?? -1, stdout: r.stdout.toString(), stderr: r.stderr.toString() };
 }

@@ -2,7 +2,7 @@
 // that serve a misbehaving echo server in-process need the loop running),
 // and tiny in-process servers that get the echo wrong on purpose.
 import type { Socket, TCPSocketListener } from "bun";
-import { BINARY } from "./daemon.ts";
+import { LAUNCH } from "./daemon.ts";
 
 export interface ProbeRun {
   code: number;
@@ -12,7 +12,7 @@ export interface ProbeRun {
 
 /** Run the compiled binary's probe subcommand to completion. */
 export async function probe(args: string[], opts: { timeoutMs?: number } = {}): Promise<ProbeRun> {
-  const proc = Bun.spawn([BINARY, "probe", ...args], {
+  const proc = Bun.spawn([...LAUNCH, "probe", ...args], {
     stdin: "ignore",
     stdout: "pipe",
     stderr: "pipe",

@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
-import { BINARY } from "../support/daemon.ts";
+import { LAUNCH } from "../support/daemon.ts";
 import { TcpClient } from "../support/net.ts";
 import { waitForFile } from "../support/systemd.ts";
 
@@ -34,7 +34,7 @@ function stderrFile(name: string): { path: string; stream: string } {
 }
 
 function spawnWithStderr(args: string[], path: string, env: Record<string, string>): Subprocess {
-  proc = Bun.spawn([BINARY, ...args], {
+  proc = Bun.spawn([...LAUNCH, ...args], {
     stdin: "ignore",
     stdout: "ignore",
     stderr: Bun.file(path),

@@ -6,7 +6,7 @@ import { afterEach, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { BINARY, startDaemon, type Daemon } from "../support/daemon.ts";
+import { LAUNCH, startDaemon, type Daemon } from "../support/daemon.ts";
 import { TcpClient } from "../support/net.ts";
 import { NotifyListener } from "../support/systemd.ts";
 
@@ -27,7 +27,7 @@ async function lifecycle(address: string, opts: { watchdogPidIsOurs: boolean }) 
   const l = listener;
   const env = { NOTIFY_SOCKET: address, WATCHDOG_USEC: "200000" };
   // WATCHDOG_PID must name the daemon, whose pid is only known once it runs: set it from inside an exec'ing shell.
-  const command = opts.watchdogPidIsOurs ? ["sh", "-c", 'WATCHDOG_PID=$$ exec "$0" "$@"', BINARY] : undefined;
+  const command = opts.watchdogPidIsOurs ? ["sh", "-c", 'WATCHDOG_PID=$$ exec "$0" "$@"', ...LAUNCH] : undefined;
   daemon = await startDaemon(["--port", "0", "--instance", "notify-test"], { env, command });
   const d = daemon;
 

@@ -7,7 +7,7 @@ import { afterEach, expect, test } from "bun:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { BINARY, startDaemon, type Daemon } from "../support/daemon.ts";
+import { LAUNCH, startDaemon, type Daemon } from "../support/daemon.ts";
 import { TcpClient, udpRequest } from "../support/net.ts";
 import { fdFlags, fdTargets, freePort, O_NONBLOCK, socketsOf, SYSTEMD_TEST_DIR, unixListenersOf } from "../support/systemd.ts";
 
@@ -37,7 +37,7 @@ async function echoTcp(port: number, host: string): Promise<void> {
 test("TCP: systemd-socket-activate --listen=[::1]:P", async () => {
   const port = await freePort("tcp");
   daemon = await startDaemon(["--udp-port", "0", "--backlog", "7"], {
-    command: ["systemd-socket-activate", `--listen=[::1]:${port}`, "--fdname=echo-tcp", BINARY],
+    command: ["systemd-socket-activate", `--listen=[::1]:${port}`, "--fdname=echo-tcp", ...LAUNCH],
     noWait: true,
   });
   const d = daemon;
@@ -76,7 +76,7 @@ test("TCP: systemd-socket-activate --listen=[::1]:P", async () => {
 test("UDP: systemd-socket-activate --datagram --listen=[::1]:P answers the datagram that started it", async () => {
   const port = await freePort("udp");
   daemon = await startDaemon(["--tcp-port", "0"], {
-    command: ["systemd-socket-activate", "--datagram", `--listen=[::1]:${port}`, BINARY],
+    command: ["systemd-socket-activate", "--datagram", `--listen=[::1]:${port}`, ...LAUNCH],
     noWait: true,
   });
   const d = daemon;
@@ -106,7 +106,7 @@ test("both at once: sorted by socket type, names only as labels, other descripto
   const unixPath = join(dir, "unix.sock");
   writeFileSync(junk, "x");
   daemon = await startDaemon(["--port", "0", "--backlog", "7"], {
-    command: ["python3", join(SYSTEMD_TEST_DIR, "listen-fds.py"), "--file", junk, "--unix", unixPath, "--", BINARY],
+    command: ["python3", join(SYSTEMD_TEST_DIR, "listen-fds.py"), "--file", junk, "--unix", unixPath, "--", ...LAUNCH],
   });
   const d = daemon;
   const given = /listen-fds: udp=(\d+) tcp=(\d+)/.exec(d.stderr())!;
