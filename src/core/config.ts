@@ -23,6 +23,8 @@ export interface Config {
   idleTimeout: number;
   /** Reply to UDP source ports below 1024 (off: inetd's rule against echo loops). */
   udpAllowLowPorts: boolean;
+  /** UDP replies a second per source address (burst the same); 0 = no limit. Loopback is exempt. */
+  udpRate: number;
   shutdownTokenFile: string | null;
   logFormat: LogFormat;
   verbosity: Verbosity;
@@ -66,6 +68,7 @@ export const DEFAULTS: Config = {
   udpWindow: 60,
   idleTimeout: 0,
   udpAllowLowPorts: false,
+  udpRate: 1000,
   shutdownTokenFile: null,
   logFormat: "text",
   verbosity: 1,

@@ -60,6 +60,10 @@ export class Stats {
   udpTruncated = 0;
   udpBytesIn = 0;
   udpBytesOut = 0;
+  /** Datagrams not answered by an echo-loop guard, by rule (source port below 1024 or 0; this server's own port). */
+  readonly udpLoopGuardDrops = { "low-port": 0, "own-port": 0 };
+  /** Datagrams not answered because their source address was over --udp-rate. */
+  udpRateLimited = 0;
   /**
    * Distinct UDP peers over the process lifetime. Past the fingerprint set's
    * cap, a new peer counts when it enters the window table (so again after

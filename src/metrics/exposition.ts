@@ -35,6 +35,8 @@ export interface StatsView {
   udpTruncated: number;
   udpBytesIn: number;
   udpBytesOut: number;
+  readonly udpLoopGuardDrops: Readonly<Record<"low-port" | "own-port", number>>;
+  udpRateLimited: number;
   proxyHeaderErrors: number;
   readonly tlsHandshakes: { readonly ok: number; readonly failed: number };
   readonly commands: Readonly<Record<CommandName, number>>;
@@ -77,6 +79,11 @@ export function serverFamilies(s: StatsView, nowMs: number): Family[] {
     counter("epoll_echo_udp_truncated_total", "UDP datagrams over --max-datagram or truncated by the kernel (answered ERR datagram-truncated).", [
       { value: s.udpTruncated },
     ]),
+    counter("epoll_echo_udp_loop_guard_drops_total", "UDP datagrams not answered by an echo-loop guard: source port below 1024 or 0 (low-port), this server's own port (own-port).", [
+      { labels: { rule: "low-port" }, value: s.udpLoopGuardDrops["low-port"] },
+      { labels: { rule: "own-port" }, value: s.udpLoopGuardDrops["own-port"] },
+    ]),
+    counter("epoll_echo_udp_rate_limited_total", "UDP datagrams not answered because their source address was over --udp-rate.", [{ value: s.udpRateLimited }]),
     counter(
       "epoll_echo_commands_total",
       "Slash commands answered, by command (unknown = any other /word).",

@@ -2,6 +2,7 @@
 // and the JSON reports. Pure: data in, text out.
 import type { RttSummary } from "./latency.ts";
 import type { Transport } from "../core/commands.ts";
+import { isLoopback } from "../core/peer.ts";
 
 export interface ReplyRecord {
   seq: number;
@@ -140,7 +141,22 @@ export function loadSummary(r: LoadReport): string {
     `--- load ${r.target} ${r.proto}: ${what} x ${r.pipeline} in flight, ${r.size}-byte lines, ${r.durationS.toFixed(2)} s ---\n` +
     `lines: ${r.sent} sent, ${r.received} received, ${r.lost} lost, ${r.mismatched} mismatched${late}, ${r.disconnects} disconnects\n` +
     `rate: ${Math.round(rate)} lines/s, ${mb.toFixed(2)} MB/s echoed\n` +
-    rttLine(r.rtt, true)
+    rttLine(r.rtt, true) +
+    udpLossHint(r)
+  );
+}
+
+/**
+ * Why UDP replies from a non-loopback address may be missing: epoll-echo
+ * answers each source address at most --udp-rate times a second and drops
+ * the rest without a word (an error reply would reflect too).
+ */
+export function udpLossHint(r: Pick<LoadReport, "proto" | "address" | "lost">): string {
+  if (r.proto !== "udp" || r.lost === 0 || isLoopback(r.address)) return "";
+  return (
+    `hint: ${r.lost} replies lost. epoll-echo answers at most --udp-rate datagrams a second per source address ` +
+    `(default 1000, burst the same; loopback exempt) and drops the rest silently: ` +
+    `send fewer (--connections, --pipeline) or raise the server's --udp-rate (0 = no limit)\n`
   );
 }
 

@@ -79,6 +79,7 @@ export async function startServer(config: Config, opts: ServerOptions): Promise<
   const udp = new UdpService({
     maxDatagram: config.maxDatagram,
     allowLowPorts: config.udpAllowLowPorts,
+    rate: config.udpRate,
     log,
     stats,
     commands,

@@ -1,4 +1,5 @@
-// The UDP side: each datagram is one message, answered to its sender.
+// The UDP side: each datagram is one message, answered to its sender, unless
+// an echo-loop guard or the per-source rate limit says not to answer at all.
 import type { udp } from "bun";
 import { REPLY } from "../core/commands.ts";
 import { commandEnd, SLASH } from "../core/framing.ts";
@@ -7,6 +8,11 @@ import type { CommandRunner } from "./command-runner.ts";
 import { isLoopback, formatPeer } from "../core/peer.ts";
 import type { Logger } from "../sys/log.ts";
 import type { Stats } from "../core/stats.ts";
+import { SourceRateLimiter } from "../core/source-rate-limit.ts";
+import { WarnThrottle } from "../core/warn-throttle.ts";
+
+/** At most one warning per this many ms for each kind of unanswered datagram (own port, rate limit). */
+const WARN_EVERY_MS = 10_000;
 
 export type UdpSocket = udp.Socket<"uint8array">;
 
@@ -14,6 +20,8 @@ export interface UdpServiceOptions {
   maxDatagram: number;
   /** Answer source ports 1-1023 too (off by default: echo loops with other services). */
   allowLowPorts: boolean;
+  /** Replies a second per non-loopback source address (burst the same); 0 = no limit. */
+  rate: number;
   log: Logger;
   stats: Stats;
   commands: CommandRunner;
@@ -23,6 +31,9 @@ export class UdpService {
   private readonly stats: Stats;
   private readonly log: Logger;
   private lowPortWarned = false;
+  private readonly ownPortWarnings = new WarnThrottle(WARN_EVERY_MS);
+  private readonly rateWarnings = new WarnThrottle(WARN_EVERY_MS);
+  private readonly limiter: SourceRateLimiter | null;
   /** Replies of this event-loop turn: reply, port, address, reply, port, ... */
   private readonly batch: (Uint8Array | number | string)[] = [];
   private batchBytes = 0;
@@ -31,6 +42,7 @@ export class UdpService {
   constructor(private readonly opts: UdpServiceOptions) {
     this.stats = opts.stats;
     this.log = opts.log;
+    this.limiter = opts.rate > 0 ? new SourceRateLimiter(opts.rate, undefined, performance.now()) : null;
   }
 
   readonly handlers = {
@@ -48,7 +60,19 @@ export class UdpService {
       this.refuseLowPort(address, port);
       return;
     }
-    stats.udpPeerSeen(address, port, performance.now());
+    const now = performance.now();
+    // Another echo server on our port (the default 12345 on both, say) would answer us back forever.
+    if (port === socket.port) {
+      this.refuseOwnPort(address, port, now);
+      return;
+    }
+    stats.udpPeerSeen(address, port, now);
+    // Silently: an ERR reply would reflect too. Loopback cannot be forged from another host.
+    const limiter = this.limiter;
+    if (limiter !== null && !isLoopback(address) && !limiter.take(address, now)) {
+      this.rateLimited(address, port, now);
+      return;
+    }
     let reply = data;
     if (truncated || data.length > this.opts.maxDatagram) {
       stats.udpTruncated++;
@@ -108,10 +132,33 @@ export class UdpService {
   }
 
   private refuseLowPort(address: string, port: number): void {
+    this.stats.udpLoopGuardDrops["low-port"]++;
     if (!this.lowPortWarned) {
       this.lowPortWarned = true;
       this.log.warn("not answering UDP from source ports below 1024 (echo-loop guard; see --udp-allow-low-ports)", {
         peer: formatPeer(address, port),
+      });
+    }
+  }
+
+  private refuseOwnPort(address: string, port: number, now: number): void {
+    this.stats.udpLoopGuardDrops["own-port"]++;
+    const dropped = this.ownPortWarnings.hit(now);
+    if (dropped > 0) {
+      this.log.warn("not answering UDP from this server's own port (echo-loop guard: another echo server on the same port, or a forged source)", {
+        peer: formatPeer(address, port),
+        dropped,
+      });
+    }
+  }
+
+  private rateLimited(address: string, port: number, now: number): void {
+    this.stats.udpRateLimited++;
+    const dropped = this.rateWarnings.hit(now);
+    if (dropped > 0) {
+      this.log.warn(`UDP source over --udp-rate ${this.opts.rate}/s, replies dropped (raise --udp-rate, or 0 for no limit; loopback is exempt)`, {
+        peer: formatPeer(address, port),
+        dropped,
       });
     }
   }

@@ -32,6 +32,9 @@ function knownStats(): Stats {
   s.udpTruncated = 1;
   s.udpBytesIn = 5000;
   s.udpBytesOut = 4990;
+  s.udpLoopGuardDrops["low-port"] = 10;
+  s.udpLoopGuardDrops["own-port"] = 11;
+  s.udpRateLimited = 12;
   s.commands.time = 1;
   s.commands.stats = 2;
   s.commands.unknown = 5;
@@ -64,6 +67,9 @@ describe("exposition formatting", () => {
       'epoll_echo_bytes_sent_total{proto="udp"} 4990',
       "epoll_echo_udp_datagrams_total 50",
       "epoll_echo_udp_truncated_total 1",
+      'epoll_echo_udp_loop_guard_drops_total{rule="low-port"} 10',
+      'epoll_echo_udp_loop_guard_drops_total{rule="own-port"} 11',
+      "epoll_echo_udp_rate_limited_total 12",
       'epoll_echo_commands_total{command="time"} 1',
       'epoll_echo_commands_total{command="stats"} 2',
       'epoll_echo_commands_total{command="whoami"} 0',
