@@ -2,23 +2,10 @@
 // TIME_WAIT leftovers of earlier client connections, which make some listeners
 // (Bun's node:net) fail with EADDRINUSE, so servers get ports below it that no
 // socket of any state uses (per /proc/net/{tcp,tcp6,udp,udp6}).
-import { readFileSync } from "node:fs";
+import { sockets } from "../../src/sys/procfs.ts";
 
 function portsInUse(): Set<number> {
-  const used = new Set<number>();
-  for (const f of ["tcp", "tcp6", "udp", "udp6"]) {
-    let text = "";
-    try {
-      text = readFileSync(`/proc/net/${f}`, "latin1");
-    } catch {
-      continue;
-    }
-    for (const line of text.split("\n").slice(1)) {
-      const local = line.trim().split(/\s+/)[1];
-      if (local) used.add(parseInt(local.slice(local.lastIndexOf(":") + 1), 16));
-    }
-  }
-  return used;
+  return new Set([...sockets("tcp"), ...sockets("udp")].map((r) => r.port));
 }
 
 let next = 0;

@@ -1,7 +1,7 @@
 // The standard process_* metrics of Prometheus client libraries, read from
 // the runtime and /proc (Linux). Read once per scrape, never on the echo path.
-import { nodeFs } from "../sys/node-fs.ts";
 import * as libc from "../sys/libc.ts";
+import { fdCount, startTimeSeconds, virtualBytes } from "../sys/procfs.ts";
 
 export interface ProcessSnapshot {
   residentBytes: number;
@@ -12,48 +12,29 @@ export interface ProcessSnapshot {
   startTimeSeconds: number;
 }
 
-/** USER_HZ: the unit of /proc/<pid>/stat times, fixed at 100 in Linux's user ABI. */
-const USER_HZ = 100;
-
-/** Fields of /proc/self/stat after the command name, numbered from 0 = state (field 3). */
-function statFields(): string[] | null {
+/** The figure, or null when /proc cannot tell (no /proc: the metric is left out). */
+function orNull(read: () => number): number | null {
   try {
-    const text = nodeFs().readFileSync("/proc/self/stat", "latin1");
-    return text.slice(text.lastIndexOf(")") + 2).split(" ");
+    const v = read();
+    return Number.isFinite(v) ? v : null;
   } catch {
     return null;
   }
 }
 
-/** Seconds since the epoch when this process started (boot time + start ticks). */
+/** Seconds since the epoch when this process started (from /proc, else the runtime's own idea). */
 export function processStartTime(): number {
-  const fields = statFields();
-  try {
-    const btime = /^btime (\d+)$/m.exec(nodeFs().readFileSync("/proc/stat", "latin1"));
-    const ticks = fields ? Number(fields[19]) : NaN;
-    if (btime && Number.isFinite(ticks)) return Number(btime[1]) + ticks / USER_HZ;
-  } catch {
-    // fall through to the runtime's own idea
-  }
-  return Math.round(performance.timeOrigin) / 1000;
+  return orNull(() => startTimeSeconds("self")) ?? Math.round(performance.timeOrigin) / 1000;
 }
 
 export function readProcess(startTimeSeconds: number): ProcessSnapshot {
   const cpu = process.cpuUsage();
-  const fields = statFields();
-  const vsize = fields ? Number(fields[20]) : NaN;
-  let openFds: number | null = null;
-  try {
-    openFds = nodeFs().readdirSync("/proc/self/fd").length;
-  } catch {
-    // no /proc: leave the metric out
-  }
   const limit = libc.getrlimit(libc.RLIMIT_NOFILE);
   return {
     residentBytes: process.memoryUsage.rss(),
-    virtualBytes: Number.isFinite(vsize) ? vsize : null,
+    virtualBytes: orNull(() => virtualBytes("self")),
     cpuSeconds: (cpu.user + cpu.system) / 1e6,
-    openFds,
+    openFds: orNull(() => fdCount("self")),
     maxFds: typeof limit === "number" ? null : limit.soft,
     startTimeSeconds,
   };

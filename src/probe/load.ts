@@ -7,7 +7,7 @@
 // ring. Echoes are compared byte for byte against the ring, never decoded.
 // RTTs go into a fixed-size histogram; one clock read per read() or sweep.
 import type { Socket } from "bun";
-import { LatencyHistogram } from "./latency.ts";
+import { LatencyHistogram } from "../core/latency.ts";
 import { readSeq, writeLine, writeSeq } from "../core/payload.ts";
 import { WriteQueue } from "../core/write-queue.ts";
 import { openStream, openUdp, ProbeConnectError, formatHostPort, type Endpoint, type StreamOptions, type UdpClient } from "./net.ts";

@@ -1,7 +1,7 @@
 // Ping mode: N lines (or datagrams) one at a time, each echo checked byte for
 // byte against what was sent, one printed line per reply, then a summary.
 import { describeMismatch, firstDifference, makeLine, readSeq } from "../core/payload.ts";
-import { summarize } from "./latency.ts";
+import { summarize } from "../core/latency.ts";
 import { openUdp, TcpLink, udpErrorText, type Endpoint, type StreamOptions } from "./net.ts";
 import type { PingReport, ReplyRecord } from "./report.ts";
 import type { Stopper } from "./stopper.ts";

@@ -1,6 +1,6 @@
 // What the probe prints: per-reply lines, summaries, the load progress line
 // and the JSON reports. Pure: data in, text out.
-import type { RttSummary } from "./latency.ts";
+import type { RttSummary } from "../core/latency.ts";
 import type { Transport } from "../core/commands.ts";
 import { isLoopback } from "../core/peer.ts";
 

@@ -14,7 +14,7 @@
 //     a flood of distinct peers for the peer table, as fast as it keeps up.
 import { args, emit, nextCommand, Rng } from "./lib.ts";
 import * as raw from "../../support/rawsock.ts";
-import { udpSockets } from "../../support/procfs.ts";
+import { udpDrops, udpSockets } from "../../support/procfs.ts";
 
 const TRUNCATED = new TextEncoder().encode("ERR datagram-truncated\n");
 const rng = new Rng(args.seed ?? 6);
@@ -144,7 +144,7 @@ while (busy > 0) {
 // The kernel's per-socket drop counters of our sockets (replies discarded because our buffer was full).
 const mine = new Set(peers.map((p) => p.port));
 let clientDrops = 0;
-for (const port of mine) clientDrops += udpSockets(port).reduce((n, r) => n + r.drops, 0);
+for (const port of mine) clientDrops += udpDrops(port);
 const floodSeconds = Math.round((performance.now() - t0) / 100) / 10;
 emit("flooded", {});
 await nextCommand("touch");
