@@ -2,8 +2,8 @@
 //
 //   bun scripts/bench/metrics-overhead.ts [--rounds N] [--seconds S] [--only pipelined,udp,ping-pong] [--scrape-ms MS]
 //
-// The same compiled ./epoll-echo under the same load (scripts/bench/load.ts,
-// the benchmark's load client) in three variants, rounds interleaved so drift
+// The same compiled ./epoll-echo under the same load (scripts/bench/measure.ts,
+// the benchmark's driver of the probe's load engine) in three variants, rounds interleaved so drift
 // hits all of them alike, medians reported with the ratio to "off":
 //   off      no --metrics
 //   on       --metrics 127.0.0.1:PORT, nobody scraping
@@ -16,12 +16,13 @@
 import { parseArgs } from "node:util";
 import { join, resolve } from "node:path";
 import { existsSync } from "node:fs";
-import type { LoadResult, LoadSpec } from "./load.ts";
+import { median } from "../../src/core/latency.ts";
+import type { MeasureResult as LoadResult, MeasureSpec as LoadSpec } from "./measure.ts";
 import { freePort } from "./ports.ts";
 
 const HERE = import.meta.dir;
 const ROOT = resolve(HERE, "../..");
-const LOAD = join(HERE, "load.ts");
+const MEASURE = join(HERE, "measure.ts");
 const EPOLL = join(ROOT, "epoll-echo");
 const SERVER_CPU = "1";
 const LOAD_CPU = "0";
@@ -60,7 +61,6 @@ for (const s of scenarios) if (!SCENARIOS[s]) throw new Error(`--only: unknown s
 type Variant = "off" | "on" | "scraped";
 const VARIANTS: Variant[] = ["off", "on", "scraped"];
 
-const clkTck = Bun.spawnSync(["getconf", "CLK_TCK"]).stdout.toString().trim() || "100";
 const log = (s: string) => process.stderr.write(s + "\n");
 const pinned = (cpu: string, cmd: string[]) => ["sh", "-c", 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; cpu="$1"; shift; exec taskset -c "$cpu" "$@"', "sh", cpu, ...cmd];
 // This runner scrapes: keep it off the server's CPU.
@@ -94,7 +94,7 @@ async function runOne(scenario: string, variant: Variant): Promise<Row> {
   const url = `http://127.0.0.1:${metricsPort}/metrics`;
   if (variant !== "off") await waitFor(url, 10_000);
   else await Bun.sleep(300); // the load client retries its first connect as well
-  const spec = { host: "127.0.0.1", tcpPort: port, udpPort: port, serverPid: server.pid, warmupMs: 1500, measureMs: seconds * 1000, ...SCENARIOS[scenario]!.spec } as LoadSpec;
+  const spec = { host: "127.0.0.1", tcpPort: port, udpPort: port, serverPid: server.pid, serverCpu: SERVER_CPU, loadCpu: LOAD_CPU, warmupMs: 1500, measureMs: seconds * 1000, ...SCENARIOS[scenario]!.spec } as LoadSpec;
   let scrapes = 0;
   let scrapeFailures = 0;
   const scraper =
@@ -109,13 +109,7 @@ async function runOne(scenario: string, variant: Variant): Promise<Row> {
             .catch(() => scrapeFailures++);
         }, scrapeMs)
       : null;
-  const load = Bun.spawn(pinned(LOAD_CPU, [process.execPath, LOAD, JSON.stringify(spec)]), {
-    cwd: ROOT,
-    stdin: "ignore",
-    stdout: "pipe",
-    stderr: "inherit",
-    env: { ...process.env, CLK_TCK: clkTck, BENCH_SERVER_CPU: SERVER_CPU, BENCH_LOAD_CPU: LOAD_CPU },
-  });
+  const load = Bun.spawn(pinned(LOAD_CPU, [process.execPath, MEASURE, JSON.stringify(spec)]), { cwd: ROOT, stdin: "ignore", stdout: "pipe", stderr: "inherit" });
   const out = await new Response(load.stdout).text();
   await load.exited;
   if (scraper) clearInterval(scraper);
@@ -128,13 +122,6 @@ async function runOne(scenario: string, variant: Variant): Promise<Row> {
     result = { ok: false, error: `load client gave no result (exit ${load.exitCode})` } as LoadResult;
   }
   return { result, scrapes, scrapeFailures };
-}
-
-function median(xs: number[]): number {
-  const s = xs.filter(Number.isFinite).sort((a, b) => a - b);
-  if (s.length === 0) return NaN;
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
 const rows = new Map<string, Row[]>();

@@ -2,7 +2,8 @@
 //
 // Runs every scenario against every server, one after the other in the same
 // run: each server is a fresh process per scenario pinned to CPU 1, the load
-// client (load.ts) a separate process pinned to CPU 0. Prints the results,
+// client (measure.ts, driving the probe's load engine) a separate process
+// pinned to CPU 0. Prints the results,
 // checks the targets against the Bun baseline of the same run, and writes
 // docs/benchmarks.md after a full run.
 //
@@ -12,14 +13,17 @@
 import { parseArgs } from "node:util";
 import { join, resolve, relative } from "node:path";
 import { chmodSync, existsSync, mkdirSync, openSync, closeSync, readFileSync, statSync, writeFileSync } from "node:fs";
-import type { LoadResult, LoadSpec } from "./load.ts";
+import { median } from "../../src/core/latency.ts";
+import { CONNECT_BATCH } from "../../src/probe/load.ts";
+import { cpuTimes, USER_HZ } from "../../src/sys/procfs.ts";
+import { firstTcpEcho } from "./first-echo.ts";
+import type { MeasureResult as LoadResult, MeasureSpec as LoadSpec } from "./measure.ts";
 import { freePort } from "./ports.ts";
-import { encodeProxyHeader } from "../../src/core/proxy-header.ts";
 
 const HERE = import.meta.dir;
 const ROOT = resolve(HERE, "../..");
 const OUT = join(HERE, ".out");
-const LOAD = join(HERE, "load.ts");
+const MEASURE = join(HERE, "measure.ts");
 const EPOLL = join(ROOT, "epoll-echo");
 const HOST = "127.0.0.1";
 /** CPU the servers run on; the load client and this runner use LOAD_CPU. */
@@ -88,7 +92,7 @@ const SCENARIOS: Scenario[] = [
   { name: "fan-in", unit: "line", full: { scenario: "stream", conns: 1000, window: 1, lineLen: 64 }, quick: { conns: 200 } },
   { name: "udp", unit: "datagram", full: { scenario: "udp", conns: 8, window: 8, lineLen: 64 }, quick: {} },
   { name: "churn", unit: "conn", full: { scenario: "churn", conns: 4, window: 1, lineLen: 64 }, quick: { conns: 2 } },
-  { name: "idle", unit: "conn", full: { scenario: "idle", conns: 10000, window: 1, lineLen: 64, batch: 100, settleMs: 1500 }, quick: { conns: 1000, settleMs: 300 } },
+  { name: "idle", unit: "conn", full: { scenario: "idle", conns: 10000, window: 1, lineLen: 64, settleMs: 1500 }, quick: { conns: 1000, settleMs: 300 } },
   { name: "startup", unit: "conn", full: { scenario: "startup", conns: 1, window: 1, lineLen: 64, runs: 11 }, quick: { runs: 3 } },
 ];
 
@@ -208,20 +212,6 @@ function sh(cmd: string[], cwd = ROOT): { ok: boolean; out: string } {
   return { ok: p.exitCode === 0, out: (p.stdout.toString() + p.stderr.toString()).trim() };
 }
 
-/** Per-CPU busy ticks (user+nice+system+irq+softirq+steal) from /proc/stat. */
-function cpuBusy(): Map<string, { busy: number; total: number }> {
-  const m = new Map<string, { busy: number; total: number }>();
-  for (const line of readFileSync("/proc/stat", "latin1").split("\n")) {
-    if (!line.startsWith("cpu")) continue;
-    const [name, ...f] = line.split(/\s+/);
-    const n = f.map(Number);
-    const idle = (n[3] ?? 0) + (n[4] ?? 0);
-    const total = n.slice(0, 8).reduce((a, b) => a + b, 0);
-    m.set(name!, { busy: total - idle, total });
-  }
-  return m;
-}
-
 /**
  * Wait (bounded) until the machine is quiet: neither CPU more than NOISY_PCT busy
  * over 300 ms. Returns how busy it still was, for the report.
@@ -230,9 +220,9 @@ async function waitQuiet(maxWaitMs: number): Promise<number> {
   const until = Date.now() + maxWaitMs;
   let announced = false;
   for (;;) {
-    const a = cpuBusy();
+    const a = cpuTimes();
     await sleep(300);
-    const b = cpuBusy();
+    const b = cpuTimes();
     let worst = 0;
     for (const cpu of [`cpu${SERVER_CPU}`, `cpu${LOAD_CPU}`]) {
       const x = a.get(cpu);
@@ -258,13 +248,6 @@ function pinned(cpu: string, cmd: string[]): string[] {
   return ["sh", "-c", 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; cpu="$1"; shift; exec taskset -c "$cpu" "$@"', "sh", cpu, ...cmd];
 }
 
-function median(xs: number[]): number {
-  const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
-  if (s.length === 0) return NaN;
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
-
 // ---------------------------------------------------------------- one measurement
 
 interface Row {
@@ -281,6 +264,8 @@ function specFor(sc: Scenario): LoadSpec {
     tcpPort: 0,
     udpPort: 0,
     serverPid: 0,
+    serverCpu: SERVER_CPU,
+    loadCpu: LOAD_CPU,
     warmupMs: quick ? 200 : 1500,
     measureMs: seconds * 1000,
     ...sc.full,
@@ -300,7 +285,7 @@ function describe(sc: Scenario): string {
     case "churn":
       return `connect, one ${s.lineLen} B line, close; ${s.conns} such cycles at a time`;
     case "idle":
-      return `${n(s.conns)} conns echo one ${s.lineLen} B line each (${s.batch} set up at a time), then idle ${(s.settleMs ?? 0) / 1000} s`;
+      return `${n(s.conns)} conns echo one ${s.lineLen} B line each (${CONNECT_BATCH} handshakes at a time), then idle ${(s.settleMs ?? 0) / 1000} s`;
     case "startup":
       return `spawn to first TCP echo / first UDP echo, median of ${s.runs} starts after one uncounted start`;
   }
@@ -328,13 +313,7 @@ async function runOne(server: Server, sc: Scenario): Promise<Row> {
     spec.serverPid = proc.pid;
   }
   const budgetMs = 60_000 + spec.warmupMs + spec.measureMs + (spec.runs ?? 0) * 12_000;
-  const load = Bun.spawn(pinned(LOAD_CPU, [process.execPath, LOAD, JSON.stringify(spec)]), {
-    cwd: ROOT,
-    stdin: "ignore",
-    stdout: "pipe",
-    stderr: "inherit",
-    env: { ...process.env, CLK_TCK: clkTck, BENCH_SERVER_CPU: SERVER_CPU, BENCH_LOAD_CPU: LOAD_CPU },
-  });
+  const load = Bun.spawn(pinned(LOAD_CPU, [process.execPath, MEASURE, JSON.stringify(spec)]), { cwd: ROOT, stdin: "ignore", stdout: "pipe", stderr: "inherit" });
   const timer = setTimeout(() => load.kill("SIGKILL"), budgetMs);
   const out = await new Response(load.stdout).text();
   await load.exited;
@@ -387,7 +366,6 @@ function combine(rows: Row[]): Row {
 
 // ---------------------------------------------------------------- preparation
 
-const clkTck = sh(["getconf", "CLK_TCK"]).out || "100";
 mkdirSync(join(OUT, "logs"), { recursive: true });
 // this runner (and what it spawns unpinned) stays off the servers' CPU
 sh(["taskset", "-a", "-p", "-c", LOAD_CPU, String(process.pid)]);
@@ -418,31 +396,8 @@ if (servers.some((s) => s.stream?.tls) && !existsSync(TLS_KEY)) {
 async function serves(server: Server): Promise<boolean> {
   const port = await freePort();
   const proc = Bun.spawn(pinned(SERVER_CPU, serverCommand(server, port, await freePort())), { cwd: ROOT, stdin: "ignore", stdout: "ignore", stderr: "ignore" });
-  let ok = false;
-  const until = Date.now() + 5000;
-  while (!ok && Date.now() < until && proc.exitCode === null) {
-    ok = await new Promise<boolean>((resolve) => {
-      Bun.connect({
-        hostname: HOST,
-        port,
-        socket: {
-          open(s) {
-            if (server.stream?.proxy) s.write(encodeProxyHeader(1, { address: s.localAddress, port: s.localPort }, { address: s.remoteAddress, port: s.remotePort }));
-            s.write("x\n");
-          },
-          data(s) {
-            resolve(true); // before end(): end() may run close() synchronously
-            s.end();
-          },
-          close() {
-            resolve(false);
-          },
-          error() {},
-        },
-      }).catch(() => resolve(false));
-    });
-    if (!ok) await sleep(50);
-  }
+  const via = { tls: null, proxy: server.stream?.proxy ?? null };
+  const ok = (await firstTcpEcho({ address: HOST, family: 4, port }, via, performance.now() + 5000)).at !== null;
   proc.kill("SIGKILL");
   await proc.exited;
   return ok;
@@ -576,7 +531,7 @@ function machine(): string[] {
     `- CPUs: ${sh(["nproc", "--all"]).out} × ${cpu} (servers on CPU ${SERVER_CPU}, load on CPU ${LOAD_CPU})`,
     `- Kernel: ${sh(["uname", "-sr"]).out}; ${(/PRETTY_NAME="([^"]*)"/.exec(existsSync("/etc/os-release") ? readFileSync("/etc/os-release", "utf8") : "")?.[1]) ?? ""}`,
     `- Bun: ${Bun.version}; ${epollVersion}; git ${sh(["git", "rev-parse", "--short", "HEAD"]).out}${sh(["git", "status", "--porcelain", "--", "src"]).out ? " (src/ has uncommitted changes)" : ""}`,
-    `- Clock ticks: ${clkTck}/s (server CPU is utime+stime from /proc/PID/stat, so its resolution is ${(1000 / Number(clkTck)).toFixed(0)} ms per window)`,
+    `- Clock ticks: ${USER_HZ}/s (server CPU is utime+stime from /proc/PID/stat, so its resolution is ${(1000 / USER_HZ).toFixed(0)} ms per window)`,
   ];
 }
 
@@ -607,9 +562,9 @@ if (writeDocs) {
     "",
     `- Servers, each a fresh process per scenario, pinned with \`taskset -c ${SERVER_CPU}\`: ${servers.map((s) => `**${s.name}** (\`${s.cmd.map((c) => relative(ROOT, c) || c).map((c) => (c.startsWith("..") ? c : c)).join(" ")} --port N\`)`).join(", ")}.`,
     "  The baseline (`scripts/bench/baseline.ts`) is the smallest correct line-aware echo on `Bun.listen`/`Bun.udpSocket`; `node:net` is `scripts/bench/node-echo.ts`. Both are compiled with the flags of `scripts/build.sh`.",
-    `- Load: \`scripts/bench/load.ts\`, one Bun process pinned to CPU ${LOAD_CPU}, over 127.0.0.1. Payloads come from a preallocated tape of distinct lines; every echoed byte is compared with what was sent (\`Buffer#compare\`, no decoding), and every line in flight must come back after the window.`,
+    `- Load: the probe's own load engine (\`src/probe/load.ts\`, what \`epoll-echo probe --load\` runs), driven by \`scripts/bench/measure.ts\` in one Bun process pinned to CPU ${LOAD_CPU}, over 127.0.0.1. Each connection keeps its lines in flight in one preallocated ring of numbered lines (\`src/core/payload.ts\`); every echoed byte is compared with what was sent (\`Buffer#compare\`, no decoding), and every TCP line in flight must come back after the window. Churn and idle connections are the same engine with a budget of one line per connection.`,
     "- **server CPU µs/op** = (utime+stime of the server process over the measured window, from `/proc/PID/stat`) ÷ lines (datagrams, connections) completed in the window. It stays meaningful when the load client is the bottleneck; **client CPU %** shows when it is (≈100 % = client-bound).",
-    "- Latency is per line: from the write that sent it to the read that completed its echo (UDP: per datagram), so it includes the client's own queueing.",
+    "- Latency is per line: from the write that sent it to the read that completed its echo (UDP: per datagram; churn: the connection's one line, the handshake not included), so it includes the client's own queueing.",
     `- Before each measurement the runner waits (up to ${QUIET_WAIT_MS / 1000} s) until neither CPU is more than ${NOISY_PCT} % busy, and the load client reads /proc/stat over the window: a row where more than ${NOISY_PCT} % of either CPU went to other processes is marked *noisy* in *valid*.`,
     "",
     "Scenarios:",

@@ -52,6 +52,9 @@ export interface StreamOptions {
   proxy: 1 | 2 | null;
 }
 
+/** A plain TCP stream: no TLS, no PROXY header. */
+export const PLAIN: StreamOptions = { tls: null, proxy: null };
+
 /**
  * Connect to ep; resolves with the socket that carries the lines, once lines
  * can be written: the PROXY header sent, the TLS handshake done (and the

@@ -37,6 +37,18 @@ describe("probe payload lines", () => {
     expect(buf.slice(18, 24)).toEqual(before);
   });
 
+  test("writeSeq writes the zero-padded decimal digits of every kind of number, wrapping at 10^10", () => {
+    const buf = new Uint8Array(SEQ_DIGITS);
+    const seqs = [0, 7, 9999, 10_000, 99_999_999, 100_000_000, 1_234_567_890, 9_999_999_999, 4_294_967_296];
+    for (let i = 0; i < 2000; i++) seqs.push(Math.floor(Math.random() * 1e10));
+    for (const seq of seqs) {
+      writeSeq(buf, 0, seq);
+      expect(text(buf)).toBe(String(seq).padStart(SEQ_DIGITS, "0"));
+    }
+    writeSeq(buf, 0, 10_000_000_042);
+    expect(text(buf)).toBe("0000000042");
+  });
+
   test("readSeq reads the digits back, -1 when they are not all digits", () => {
     expect(readSeq(makeLine(64, 0))).toBe(0);
     expect(readSeq(makeLine(64, 31337))).toBe(31337);

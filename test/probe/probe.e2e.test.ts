@@ -203,6 +203,17 @@ describe("loss and mismatch detection", () => {
     }
   });
 
+  test("--load over UDP against a server that flips one byte of one datagram: one mismatch, exit 1", async () => {
+    const server = await faultyUdpServer({ corruptNth: 3, corruptByte: 20 });
+    try {
+      const r = await probe([`127.0.0.1:${server.port}`, "--udp", "--load", "--connections", "1", "--pipeline", "2", "--duration", "0.3", "--json"]);
+      expect(JSON.parse(r.stdout)).toMatchObject({ mismatched: 1, lost: 0, ok: false });
+      expect(r.code).toBe(1);
+    } finally {
+      server.close();
+    }
+  });
+
   test("a TCP server that flips one byte: that line is a mismatch, exit 1", async () => {
     // Byte 20 of the second 64-byte line.
     const server = corruptingTcpServer(64 + 20);
@@ -241,7 +252,8 @@ describe("loss and mismatch detection", () => {
       // Each reconnect meets the same corruption again: at least one.
       expect(j.mismatched).toBeGreaterThanOrEqual(1);
       expect(j.ok).toBe(false);
-      expect(r.stderr).toContain("mismatch on a connection to 127.0.0.1:");
+      // Line 50 sits in slot 2 of the 4-line ring: the check follows the ring's wrap.
+      expect(r.stderr).toContain(`epoll-echo probe: mismatch on a connection to 127.0.0.1:${server.port}: line 50 differs at byte 7; reconnecting\n`);
       expect(r.code).toBe(1);
     } finally {
       server.stop(true);
