@@ -1,6 +1,6 @@
 // The floor: the smallest correct line-aware TCP + UDP echo on Bun.listen /
-// Bun.udpSocket. Compiled exactly like epoll-echo (see run.ts) so the two are
-// compared on equal terms.
+// Bun.udpSocket. Compiled exactly like epoll-echo (scripts/build.sh --entry)
+// so the two are compared on equal terms.
 //
 // TCP: every read is answered with one write holding all of its complete
 // lines; an unterminated tail is carried to the next read (capped, so memory

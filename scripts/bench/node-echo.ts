@@ -1,6 +1,6 @@
 // What a TypeScript user would write without epoll-echo: node:net + node:dgram,
 // line-aware (complete lines echoed per read, partial line carried), pausing
-// on write backpressure. Run compiled, like the others (see run.ts).
+// on write backpressure. Run compiled, like the others (scripts/build.sh --entry).
 //
 // usage: node-echo --port N   prints "listening (TCP port=P, UDP port=Q)" on stderr.
 import net from "node:net";

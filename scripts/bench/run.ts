@@ -68,12 +68,12 @@ const SERVERS: Server[] = [
   { name: "node:net", role: "other", cmd: [join(OUT, "node-echo")] },
 ];
 
-/** Built by this script, with the flags of scripts/build.sh. */
+/** Built by this script with scripts/build.sh --entry: the flags epoll-echo is built with. */
 const OWN_BINARIES = [
   { src: join(HERE, "baseline.ts"), out: join(OUT, "baseline") },
   { src: join(HERE, "node-echo.ts"), out: join(OUT, "node-echo") },
 ];
-const BUILD_FLAGS = ["--compile", "--bytecode", "--format=esm", "--minify-syntax", "--minify-whitespace", "--no-compile-autoload-dotenv", "--no-compile-autoload-bunfig"];
+const BUILD_SH = join(ROOT, "scripts/build.sh");
 
 // ---------------------------------------------------------------- scenarios
 
@@ -378,10 +378,10 @@ if (servers.some((s) => s.cmd[0] === EPOLL) && !opt["no-build"]) {
 }
 for (const b of OWN_BINARIES) {
   if (!servers.some((s) => s.cmd[0] === b.out)) continue;
-  const fresh = existsSync(b.out) && statSync(b.out).mtimeMs > Math.max(statSync(b.src).mtimeMs, statSync(import.meta.path).mtimeMs);
+  const fresh = existsSync(b.out) && statSync(b.out).mtimeMs > Math.max(statSync(b.src).mtimeMs, statSync(import.meta.path).mtimeMs, statSync(BUILD_SH).mtimeMs);
   if (fresh) continue;
   log(`bench: compiling ${relative(ROOT, b.src)}`);
-  const r = sh([process.execPath, "build", b.src, ...BUILD_FLAGS, "--outfile", b.out]);
+  const r = sh(["bash", BUILD_SH, "--entry", b.src, b.out]);
   if (!r.ok) die(`compiling ${b.src} failed:\n${r.out}`);
 }
 
