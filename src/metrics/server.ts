@@ -1,22 +1,29 @@
-// --metrics ADDR:PORT: GET /metrics over HTTP with Bun.serve, on the same
-// event loop as the echo sockets. It only reads the counters when scraped.
-// Its connections are not echo clients: they never count against --max-tcp.
-// They do use descriptors from the fd-limit headroom (FD_HEADROOM = 64): a
-// scraper keeps one keep-alive connection, and idle ones are closed after
-// IDLE_TIMEOUT_S; bind it to loopback or a management network.
+// --metrics ADDR:PORT: GET /metrics over HTTP/1.1 on the same event loop as
+// the echo sockets, from a small responder on Bun.listen rather than
+// Bun.serve, because Bun.serve has no connection cap: a flood of connections
+// to it could take every spare descriptor and push Bun's accept loop into
+// its EMFILE spin (docs/reliability.md, scenario 11). Here at most
+// MAX_CONNECTIONS are served at once (one more gets 503 and is closed at
+// once), each closed after its one response or IDLE_TIMEOUT_S of silence.
+// It only reads the counters when scraped; its connections never count
+// against --max-tcp and fit in the fd-limit headroom.
+import type { Socket, TCPSocketListener } from "bun";
 import { StartupError } from "../core/startup-error.ts";
-import type { Server as HttpServer } from "bun";
 import type { HostPort } from "../core/config.ts";
 import type { Logger } from "../sys/log.ts";
 import { formatPeer } from "../core/peer.ts";
-import { bindFailureReason } from "../server/bind.ts";
-import { CONTENT_TYPE, exposition, type BuildInfo, type StatsView } from "./exposition.ts";
+import { bindFailureReason, type ListenWithReusePort } from "../server/bind.ts";
+import { exposition, type BuildInfo, type StatsView } from "./exposition.ts";
+import { BUSY_RESPONSE, MAX_REQUEST_HEAD, parseRequestHead, respond } from "./http.ts";
+import { WarnThrottle } from "../core/warn-throttle.ts";
 import { processStartTime, readProcess } from "./process.ts";
 
 export class MetricsError extends StartupError {}
 
-/** Seconds an idle scrape connection is kept open. */
-export const IDLE_TIMEOUT_S = 10;
+/** Scrape connections served at once; more are answered 503 and closed. */
+export const MAX_CONNECTIONS = 16;
+/** Seconds a connection may stay open (Bun's socket timeout: not reset by data, fires up to ~4 s late). */
+export const IDLE_TIMEOUT_S = 5;
 
 export interface MetricsServer {
   readonly port: number;
@@ -24,49 +31,84 @@ export interface MetricsServer {
   stop(): void;
 }
 
+/** One admitted connection: the request head so far, then what is left to write. */
+class Scrape {
+  head = "";
+  unsent: Uint8Array | null = null;
+  replied = false;
+}
+
+type MetricsSocket = Socket<Scrape | null>;
+
 export function startMetrics(addr: HostPort, stats: StatsView, build: BuildInfo, log: Logger): MetricsServer {
   const startTime = processStartTime();
   const where = formatPeer(addr.host, addr.port);
-  let server: HttpServer<undefined>;
+  let admitted = 0;
+  const busyWarnings = new WarnThrottle(10_000);
+
+  const send = (socket: MetricsSocket, scrape: Scrape, bytes: Uint8Array) => {
+    const n = socket.write(bytes);
+    if (n >= 0 && n < bytes.length) {
+      scrape.unsent = bytes.subarray(n);
+      return;
+    }
+    scrape.unsent = null;
+    socket.end();
+  };
+
+  const handlers = {
+    open(socket: MetricsSocket) {
+      if (admitted >= MAX_CONNECTIONS) {
+        socket.data = null;
+        socket.write(BUSY_RESPONSE);
+        socket.end();
+        const rejected = busyWarnings.hit(performance.now());
+        if (rejected > 0) log.warn(`metrics: ${MAX_CONNECTIONS} connections open, turning more away`, { rejected });
+        return;
+      }
+      admitted++;
+      socket.data = new Scrape();
+      socket.timeout(IDLE_TIMEOUT_S);
+    },
+    data(socket: MetricsSocket, chunk: Uint8Array) {
+      const scrape = socket.data;
+      if (!scrape || scrape.replied) return;
+      // Never more than one head's worth: the rest of a large chunk cannot matter (and apply() has an argument limit).
+      const part = chunk.subarray(0, MAX_REQUEST_HEAD + 4 - scrape.head.length);
+      scrape.head += String.fromCharCode.apply(null, part as unknown as number[]);
+      const state = parseRequestHead(scrape.head);
+      if (state.kind === "incomplete") return;
+      scrape.replied = true;
+      scrape.head = "";
+      send(socket, scrape, respond(state, () => exposition(stats, build, performance.now(), readProcess(startTime))));
+    },
+    drain(socket: MetricsSocket) {
+      const scrape = socket.data;
+      if (scrape?.unsent) send(socket, scrape, scrape.unsent);
+    },
+    timeout(socket: MetricsSocket) {
+      socket.terminate();
+    },
+    close(socket: MetricsSocket) {
+      if (socket.data) {
+        socket.data = null;
+        admitted--;
+      }
+    },
+    // A scraper's resets are its own business (and the peer's address may be gone by now).
+    error(_socket: MetricsSocket, err: Error) {
+      log.debug("metrics connection error", { error: err.message });
+    },
+  };
+
+  let listener: TCPSocketListener<Scrape | null>;
   try {
-    server = Bun.serve({
-      hostname: addr.host,
-      port: addr.port,
-      idleTimeout: IDLE_TIMEOUT_S,
-      development: false,
-      // Explicit: with development: false Bun 1.4.5 binds with SO_REUSEPORT
-      // unless told otherwise, and a second daemon would silently share the port.
-      reusePort: false,
-      fetch(req) {
-        const path = pathOf(req.url);
-        if (path !== "/metrics") return new Response("not found\n", { status: 404, headers: { "content-type": "text/plain" } });
-        if (req.method !== "GET" && req.method !== "HEAD") {
-          return new Response("method not allowed\n", { status: 405, headers: { allow: "GET, HEAD", "content-type": "text/plain" } });
-        }
-        const body = exposition(stats, build, performance.now(), readProcess(startTime));
-        return new Response(body, { headers: { "content-type": CONTENT_TYPE } });
-      },
-      error(err) {
-        log.warn("metrics request failed", { error: err.message });
-        return new Response("internal error\n", { status: 500 });
-      },
-    });
+    // Explicitly without SO_REUSEPORT: a second daemon must fail, not share the port.
+    listener = (Bun.listen as unknown as ListenWithReusePort)<Scrape | null>({ hostname: addr.host, port: addr.port, allowHalfOpen: false, reusePort: false, socket: handlers });
   } catch (err) {
     throw new MetricsError(`cannot serve metrics on ${where}: ${bindFailureReason(err)}`);
   }
-  const port = server.port ?? addr.port;
+  const port = listener.port;
   const url = `http://${formatPeer(addr.host, port)}/metrics`;
-  return { port, url, stop: () => void server.stop(true) };
-}
-
-/** The path of a request URL ("http://h:p/metrics?x" -> "/metrics") without building a URL object. */
-function pathOf(url: string): string {
-  const start = url.indexOf("/", url.indexOf("//") + 2);
-  if (start < 0) return "/";
-  let end = url.length;
-  const q = url.indexOf("?", start);
-  if (q >= 0) end = q;
-  const h = url.indexOf("#", start);
-  if (h >= 0 && h < end) end = h;
-  return url.slice(start, end);
+  return { port, url, stop: () => listener.stop(true) };
 }

@@ -79,7 +79,7 @@ export interface TcpBindOptions {
 }
 
 // Bun.listen takes reusePort, though its types put it on the connect options only.
-type ListenWithReusePort = <D>(opts: { hostname: string; port: number; allowHalfOpen: boolean; reusePort: boolean; socket: TcpHandlers<D> }) => TCPSocketListener<D>;
+export type ListenWithReusePort = <D>(opts: { hostname: string; port: number; allowHalfOpen: boolean; reusePort: boolean; socket: TcpHandlers<D> }) => TCPSocketListener<D>;
 
 /**
  * Listen for TCP: on every address, dual stack, when no addresses are given;

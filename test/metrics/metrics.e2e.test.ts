@@ -212,6 +212,45 @@ describe("GET /metrics after known traffic", () => {
   });
 });
 
+describe("metrics connections are capped and timed out", () => {
+  test("16 at once: the 17th gets 503 and is closed; idle ones are closed within seconds; then scrapes work again", async () => {
+    const { d, url, port } = await withMetrics([]);
+    const held: TcpClient[] = [];
+    try {
+      // The first scrape works; its connection closes after the response (Connection: close).
+      const raw = await TcpClient.connect(port);
+      raw.send("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
+      const first = (await raw.readToEnd()).toString();
+      expect(first).toStartWith("HTTP/1.1 200 OK\r\n");
+      expect(first).toContain("\r\nConnection: close\r\n");
+      expect(first).toContain("\nepoll_echo_tcp_lines_total 0\n");
+
+      for (let i = 0; i < 16; i++) held.push(await TcpClient.connect(port));
+      const extra = await TcpClient.connect(port);
+      expect((await extra.readToEnd()).toString()).toBe(
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: 29\r\nConnection: close\r\nRetry-After: 1\r\n\r\ntoo many metrics connections\n",
+      );
+      expect((await fetch(url)).status).toBe(503);
+      await d.waitForLog(/WARN\s+metrics: 16 connections open, turning more away/);
+
+      // Nobody sent a request on the 16: the server closes them after IDLE_TIMEOUT_S (5 s, fired by a ~4 s timer tick).
+      const t0 = performance.now();
+      for (const c of held) await c.readToEnd(12_000);
+      const waited = (performance.now() - t0) / 1000;
+      expect(waited).toBeLessThan(10);
+      expect(held.every((c) => c.data.length === 0)).toBe(true);
+      const res = await scrape(url);
+      expect(res.status).toBe(200);
+      expect(d.stderr().split("\n").filter((l) => l.includes("turning more away"))).toHaveLength(1);
+    } finally {
+      for (const c of held) c.close();
+      const code = await d.stop();
+      if (code !== 0) console.log(d.stderr());
+      expect(code).toBe(0);
+    }
+  }, 30_000);
+});
+
 describe("--metrics at startup", () => {
   test("a port already in use: one-line error, exit 1", async () => {
     const holder = net.createServer();

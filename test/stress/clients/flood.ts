@@ -3,12 +3,14 @@
 // connect-read-close cycles a second for `durationMs`. Classifies what each
 // connection got: exactly "server busy\n" then FIN, an echo-capable slot, or
 // nothing within `replyTimeoutMs` (what a server stuck at EMFILE would give).
-//   args: { host, port, hold, churnPerSec, durationMs, replyTimeoutMs }
+// `busyText` replaces "server busy\n" as the expected refusal (e.g. the
+// metrics listener's 503 response).
+//   args: { host, port, hold, churnPerSec, durationMs, replyTimeoutMs, busyText }
 // Emits "held" once the held connections are answered, then "result".
 import type { Socket } from "bun";
 import { args, emit, nextCommand, pool } from "./lib.ts";
 
-const BUSY = "server busy\n";
+const BUSY: string = args.busyText ?? "server busy\n";
 const replyTimeoutMs: number = args.replyTimeoutMs ?? 3000;
 let busy = 0;
 let other = 0;
