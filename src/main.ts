@@ -99,6 +99,7 @@ async function start(config: Config, log: Logger, reload: ReloadSignal): Promise
       instance,
       adopted: activation?.sockets,
       onStopping: (why) => notifier?.stopping(why),
+      onFiguresChanged: notifier ? () => notifier.figuresChanged() : undefined,
       tlsCredentials,
     });
     const tls = config.tls;

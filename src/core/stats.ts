@@ -13,7 +13,7 @@ export class UdpPeerTable {
   private readonly lastSeen = new Map<string, number>();
 
   constructor(
-    private readonly windowMs: number,
+    readonly windowMs: number,
     readonly cap: number,
   ) {}
 
@@ -82,12 +82,13 @@ export class Stats {
     readonly udpPeersEver = new PeerFingerprintSet(),
   ) {}
 
-  /** A datagram from (address, port): refresh the window table, count a peer never seen before. */
-  udpPeerSeen(address: string, port: number, nowMs: number): void {
+  /** A datagram from (address, port): refresh the window table, count a peer never seen before; true when the table gained a peer. */
+  udpPeerSeen(address: string, port: number, nowMs: number): boolean {
     const touch = this.udpPeers.touch(address, port, nowMs);
-    if (touch === "known") return;
+    if (touch === "known") return false;
     const ever = this.udpPeersEver.add(address, port);
     if (ever === "added" || (ever === "full" && touch === "new")) this.udpPeersCounted++;
+    return touch === "new";
   }
 
   /** The /stats reply fields: total_clients, tcp_connected_now, udp_active. */

@@ -1,11 +1,14 @@
 // Builds the running server from a plain Config: binds (or adopts) the
-// sockets, wires the TCP and UDP services to shared counters, runs the
-// once-a-second housekeeping, and owns the graceful stop.
+// sockets, wires the TCP and UDP services to shared counters, runs what has
+// to happen after traffic (figures refresh, memory return), and owns the
+// graceful stop. An idle server has no timer of its own.
 import type { TCPSocketListener } from "bun";
 import type { Config } from "../core/config.ts";
 import type { Logger } from "../sys/log.ts";
 import { Stats, UdpPeerTable } from "../core/stats.ts";
 import { CoarseClock } from "../core/clock.ts";
+import { ActivityWatch } from "./activity.ts";
+import { MemoryTrim } from "./memory-trim.ts";
 import { CommandRunner } from "./command-runner.ts";
 import { TcpService } from "./tcp-server.ts";
 import type { TcpConnection } from "./tcp-connection.ts";
@@ -37,6 +40,8 @@ export interface ServerOptions {
   adopted?: AdoptedSockets;
   /** Called once when a stop begins (signal or /shutdown), before clients are drained. */
   onStopping?(reason: string): void;
+  /** Called once a second while there is traffic, once after it stops, and when UDP peers age out. */
+  onFiguresChanged?(): void;
   /** The certificate and key for config.tls (loaded by the caller: a bad pair is a startup error). */
   tlsCredentials?: TlsCredentials;
 }
@@ -63,6 +68,11 @@ export async function startServer(config: Config, opts: ServerOptions): Promise<
   const stats = new Stats(new UdpPeerTable(config.udpWindow * 1000, UDP_PEER_CAP));
   const clock = new CoarseClock();
   const commands = new CommandRunner(stats, log, opts.token, opts.instance);
+  const trim = new MemoryTrim(stats, log);
+  const activity = new ActivityWatch((quiet) => {
+    opts.onFiguresChanged?.();
+    trim.tick(quiet);
+  });
   let stop: (reason: string) => Promise<void> = async () => {};
 
   const tcp = new TcpService({
@@ -73,6 +83,7 @@ export async function startServer(config: Config, opts: ServerOptions): Promise<
     stats,
     clock,
     commands,
+    activity,
     onShutdownRequest: () => void stop("/shutdown"),
     proxyGate: config.proxyProtocolFrom === null ? null : new ProxyGate(config.proxyProtocolFrom, stats, clock, log),
   });
@@ -83,6 +94,7 @@ export async function startServer(config: Config, opts: ServerOptions): Promise<
     log,
     stats,
     commands,
+    activity,
   });
 
   const adopted = opts.adopted ?? { tcp: [], udp: [] };
@@ -133,12 +145,6 @@ export async function startServer(config: Config, opts: ServerOptions): Promise<
     }
   }
 
-  const housekeeping = setInterval(() => {
-    clock.tick();
-    tcp.sweepIdle();
-    stats.udpPeers.sweep(performance.now());
-  }, 1000);
-
   let stopping: Promise<void> | null = null;
   let markStopped!: () => void;
   const stopped = new Promise<void>((resolve) => (markStopped = resolve));
@@ -150,7 +156,9 @@ export async function startServer(config: Config, opts: ServerOptions): Promise<
       for (const l of [...listeners, ...tlsListeners]) l.stop(false);
       for (const s of udpAdopted) s.close();
       udpBound?.close();
-      clearInterval(housekeeping);
+      activity.stop();
+      tcp.stopSweeping();
+      udp.stopSweeping();
       await drain(tcp);
       log.info("stopped", { lines: stats.tcpLines, datagrams: stats.udpDatagrams });
       markStopped();

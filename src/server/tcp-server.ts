@@ -7,6 +7,7 @@ import { isLoopback, formatPeer } from "../core/peer.ts";
 import type { Logger } from "../sys/log.ts";
 import type { Stats } from "../core/stats.ts";
 import type { CoarseClock } from "../core/clock.ts";
+import type { ActivityWatch } from "./activity.ts";
 import type { ProxySource } from "../core/proxy-header.ts";
 import type { HeaderWait, ProxyGate } from "./proxy-gate.ts";
 
@@ -17,6 +18,7 @@ export interface TcpServiceOptions extends Omit<ConnectionContext, "output"> {
   idleTimeout: number;
   /** --proxy-protocol-from; null when off (then no connection pays for it). */
   proxyGate: ProxyGate | null;
+  activity: ActivityWatch;
 }
 
 export class TcpService {
@@ -34,6 +36,9 @@ export class TcpService {
   readonly proxyGate: ProxyGate | null;
   /** Connections whose PROXY header is still awaited (null without --proxy-protocol-from). */
   private readonly awaitingHeader: Map<TcpConnection, HeaderWait> | null;
+  /** The next idle sweep, armed only while --idle-timeout is on and clients are connected. */
+  private sweepTimer: ReturnType<typeof setTimeout> | null = null;
+  private sweeping = true;
 
   constructor(private readonly opts: TcpServiceOptions) {
     this.log = opts.log;
@@ -49,7 +54,10 @@ export class TcpService {
   readonly handlers = {
     open: (socket: Socket<TcpConnection>) => this.accept(socket, undefined),
     // `data` is unset on a socket rejected as busy; it is closed at once, but be safe.
-    data: (socket: Socket<TcpConnection>, data: Uint8Array) => socket.data?.onData(data),
+    data: (socket: Socket<TcpConnection>, data: Uint8Array) => {
+      this.opts.activity.poke();
+      socket.data?.onData(data);
+    },
     drain: (socket: Socket<TcpConnection>) => socket.data?.onDrain(),
     end: (socket: Socket<TcpConnection>) => socket.data?.onEnd(),
     close: (socket: Socket<TcpConnection>, error?: Error) => this.closed(socket, error),
@@ -57,19 +65,38 @@ export class TcpService {
     error: (socket: Socket<TcpConnection>, error: Error) => this.log.debug("connection error", { conn: socket.data?.id, error: error.message }),
   };
 
-  /** Close every client silent for longer than --idle-timeout (run once a second). */
-  sweepIdle(): void {
+  /**
+   * Close every client silent for longer than --idle-timeout, then sleep until
+   * the earliest moment another one can be: no timer while nobody is connected,
+   * at most one wake-up a second while somebody is.
+   */
+  private readonly sweepIdle = (): void => {
+    this.sweepTimer = null;
     const limit = this.opts.idleTimeout;
-    if (limit <= 0) return;
     const now = this.clock.seconds;
+    let due = Infinity;
     for (const conn of this.connections) {
       // Whole seconds on both sides: "> limit" guarantees at least `limit` real seconds of silence.
       if (now - conn.lastActive > limit) {
         this.log.debug("idle timeout, closing", { conn: conn.id, peer: conn.peer });
         conn.closeWhenFlushed();
-      }
+      } else due = Math.min(due, conn.lastActive + limit + 1);
     }
+    if (this.connections.size > 0) this.armSweep(Math.max(due === Infinity ? now + 1 : due, now + 1));
+  };
+
+  /** Sweep when the clock reads `second`, unless a sweep is already due. */
+  private armSweep(second: number): void {
+    if (this.sweepTimer === null && this.sweeping) this.sweepTimer = setTimeout(this.sweepIdle, this.clock.msUntil(second));
   }
+
+  /** No more idle sweeps (the server is stopping). */
+  stopSweeping(): void {
+    this.sweeping = false;
+    if (this.sweepTimer !== null) clearTimeout(this.sweepTimer);
+    this.sweepTimer = null;
+  }
+
 
   /**
    * A new client socket (plain, or TLS once its handshake is done). `client` is
@@ -90,6 +117,8 @@ export class TcpService {
     this.connections.add(conn);
     this.stats.tcpAccepted++;
     this.stats.tcpConnected++;
+    this.opts.activity.poke();
+    if (this.opts.idleTimeout > 0) this.armSweep(conn.lastActive + this.opts.idleTimeout + 1);
     if (this.log.traceOn) this.log.trace("accepted", { conn: conn.id, peer: conn.peer });
     if (client) conn.setClient(client);
     else if (client === undefined && this.awaitingHeader !== null && this.proxyGate!.applies(address)) this.awaitHeader(conn, socket);
@@ -112,6 +141,7 @@ export class TcpService {
       this.awaitingHeader.delete(conn);
     }
     this.stats.tcpConnected--;
+    this.opts.activity.poke();
     if (this.log.traceOn) this.log.trace("closed", { conn: conn.id, peer: conn.peer, error: error?.message });
   }
 

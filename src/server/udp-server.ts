@@ -10,6 +10,7 @@ import type { Logger } from "../sys/log.ts";
 import type { Stats } from "../core/stats.ts";
 import { SourceRateLimiter } from "../core/source-rate-limit.ts";
 import { WarnThrottle } from "../core/warn-throttle.ts";
+import type { ActivityWatch } from "./activity.ts";
 
 /** At most one warning per this many ms for each kind of unanswered datagram (own port, rate limit). */
 const WARN_EVERY_MS = 10_000;
@@ -25,6 +26,7 @@ export interface UdpServiceOptions {
   log: Logger;
   stats: Stats;
   commands: CommandRunner;
+  activity: ActivityWatch;
 }
 
 export class UdpService {
@@ -38,6 +40,9 @@ export class UdpService {
   private readonly batch: (Uint8Array | number | string)[] = [];
   private batchBytes = 0;
   private batchSocket: UdpSocket | null = null;
+  /** Forgets peers past the window; armed only while the peer table holds any. */
+  private sweepTimer: ReturnType<typeof setTimeout> | null = null;
+  private sweeping = true;
 
   constructor(private readonly opts: UdpServiceOptions) {
     this.stats = opts.stats;
@@ -52,10 +57,32 @@ export class UdpService {
     error: (err: unknown) => this.log.debug("udp socket error", { error: errorText(err) }),
   };
 
+  /**
+   * The window table only needs pruning to stay small (/stats counts the
+   * window exactly when asked), so it is swept once a window while it holds peers.
+   */
+  private armSweep(): void {
+    if (this.sweepTimer === null && this.sweeping) this.sweepTimer = setTimeout(this.sweepPeers, this.stats.udpPeers.windowMs);
+  }
+
+  private readonly sweepPeers = (): void => {
+    this.sweepTimer = null;
+    this.opts.activity.poke(); // the active-peer figure changes as peers age out
+    if (this.stats.udpPeers.sweep(performance.now()) > 0) this.armSweep();
+  };
+
+  /** No more sweeps (the server is stopping). */
+  stopSweeping(): void {
+    this.sweeping = false;
+    if (this.sweepTimer !== null) clearTimeout(this.sweepTimer);
+    this.sweepTimer = null;
+  }
+
   private datagram(socket: UdpSocket, data: Uint8Array, port: number, address: string, truncated: boolean): void {
     const stats = this.stats;
     stats.udpDatagrams++;
     stats.udpBytesIn += data.length;
+    this.opts.activity.poke();
     if (port === 0 || (port < 1024 && !this.opts.allowLowPorts)) {
       this.refuseLowPort(address, port);
       return;
@@ -66,7 +93,7 @@ export class UdpService {
       this.refuseOwnPort(address, port, now);
       return;
     }
-    stats.udpPeerSeen(address, port, now);
+    if (stats.udpPeerSeen(address, port, now)) this.armSweep();
     // Silently: an ERR reply would reflect too. Loopback cannot be forged from another host.
     const limiter = this.limiter;
     if (limiter !== null && !isLoopback(address) && !limiter.take(address, now)) {

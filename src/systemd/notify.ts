@@ -1,7 +1,8 @@
 // Readiness and watchdog, the sd_notify(3) contract: when NOTIFY_SOCKET names
 // an AF_UNIX datagram socket (a path, or "@name" for the abstract namespace),
 // send READY=1 (with a STATUS= line) once both protocols listen, a fresh
-// STATUS= every few seconds when the figures changed, STOPPING=1 when a stop
+// STATUS= at most every few seconds when the figures may have changed (the
+// server says when: no polling while idle), STOPPING=1 when a stop
 // begins, and WATCHDOG=1 every WATCHDOG_USEC/2 when WATCHDOG_USEC is set and
 // WATCHDOG_PID is unset or ours. Datagrams leave this process through libc
 // (socket/sendto, non-blocking) so systemd sees our own pid as the sender:
@@ -12,7 +13,7 @@ import * as libc from "../sys/libc.ts";
 import type { Logger } from "../sys/log.ts";
 import type { Env } from "./socket-activation.ts";
 
-/** How often STATUS= is refreshed (only sent when the text changed). */
+/** How soon after a change STATUS= is refreshed, at most once per interval (only sent when the text changed). */
 export const STATUS_INTERVAL_MS = 2000;
 
 const SUN_PATH_MAX = 108;
@@ -80,6 +81,8 @@ export class Notifier {
   private failed = false;
   private timers: ReturnType<typeof setInterval>[] = [];
   private lastStatus = "";
+  private status: (() => string) | null = null;
+  private refresh: ReturnType<typeof setTimeout> | null = null;
 
   private constructor(
     private readonly addr: Uint8Array,
@@ -115,15 +118,23 @@ export class Notifier {
         datagrams: source.udpDatagrams,
       });
     this.lastStatus = status();
+    this.status = status;
     this.send(`READY=1\nSTATUS=${this.lastStatus}`);
-    this.every(STATUS_INTERVAL_MS, () => {
-      const text = status();
-      if (text !== this.lastStatus && this.send(`STATUS=${text}`)) this.lastStatus = text;
-    });
     if (this.watchdog.kind === "on") {
       this.log.debug("watchdog on", { interval_ms: this.watchdog.intervalMs });
       this.every(this.watchdog.intervalMs, () => this.send("WATCHDOG=1"));
     }
+  }
+
+  /** The figures may have changed: refresh STATUS= within STATUS_INTERVAL_MS (one timer, however many calls). */
+  figuresChanged(): void {
+    if (this.refresh !== null || this.status === null) return;
+    this.refresh = setTimeout(() => {
+      this.refresh = null;
+      const text = this.status?.();
+      if (text !== undefined && text !== this.lastStatus && this.send(`STATUS=${text}`)) this.lastStatus = text;
+    }, STATUS_INTERVAL_MS);
+    this.refresh.unref();
   }
 
   /** A stop began: tell systemd, and stop the periodic messages. */
@@ -168,5 +179,8 @@ export class Notifier {
   private clearTimers(): void {
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
+    if (this.refresh !== null) clearTimeout(this.refresh);
+    this.refresh = null;
+    this.status = null;
   }
 }

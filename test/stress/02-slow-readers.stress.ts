@@ -8,8 +8,8 @@
 // balloon memory either.
 import { expect, test } from "bun:test";
 import { startDaemon } from "../support/daemon.ts";
-import { Child, echoProbe, eventually, figures, pick, tcpStats } from "../support/stress.ts";
-import { cpuSeconds, mib, ProcSampler, readMem, resetPeakRss } from "../support/procfs.ts";
+import { Child, echoProbe, eventually, figures, pick, RSS_BACK_MIB, RSS_BACK_MS, tcpStats } from "../support/stress.ts";
+import { cpuSeconds, mib, ProcSampler, readMem, resetPeakRss, rssSettles } from "../support/procfs.ts";
 
 const NEVER = pick(8, 16);
 const NEVER_CMD = pick(6, 8);
@@ -50,6 +50,7 @@ test(
       probes.send({ cmd: "go", durationMs: DURATION_MS });
       const h = await hostile.waitFor("result", DURATION_MS + 30_000);
       const p = await probes.waitFor("result", DURATION_MS + 30_000);
+      const gone = performance.now(); // the never-readers have reset their connections
       const loadedPeak = Math.max(readMem(d.pid).hwmKiB, sampler.peakRssKiB);
       // Steady state: the median RSS over the second half of the run, once the first burst is over.
       const late = sampler.samples.filter((x) => x.t >= (performance.now() - t0) / 2).map((x) => x.rssKiB);
@@ -59,10 +60,10 @@ test(
       const cpu = cpuSeconds(d.pid) - cpu0;
       // The never-readers have reset their connections (with data still queued both ways).
       const drained = await eventually(async () => (await tcpStats(d.tcpPort))[1] === 1, 10_000, 200);
-      await Bun.sleep(1000);
+      const back = await rssSettles(d.pid, idle + RSS_BACK_MIB * 1024, gone, RSS_BACK_MS);
       sampler.stop();
       const peak = Math.max(readMem(d.pid).hwmKiB, sampler.peakRssKiB);
-      const after = readMem(d.pid).rssKiB;
+      const after = back.rssKiB;
       const heavy = NEVER + NEVER_CMD + SLOW;
       figures("02 slow/never-reading", {
         neverReaders: NEVER + NEVER_CMD,
@@ -85,6 +86,7 @@ test(
         steadyPerHeavyConnMiB: mib((steady - idle) / heavy),
         peakPerHeavyConnMiB: mib((loadedPeak - idle) / heavy),
         rssAfterCloseMiB: mib(after),
+        rssBackNearIdleMs: back.ms === null ? "never" : Math.round(back.ms),
         serverCpuSeconds: cpu,
       });
       expect(h.errors).toBe(0); // no heavy client was cut off or reset by the server
@@ -95,6 +97,7 @@ test(
       expect(Number(p.maxLatencyMs)).toBeLessThan(1000);
       expect(drained).toBe(true);
       expect(mib(peak - idle)).toBeLessThan(RSS_BOUND_MIB);
+      expect(back.ms).not.toBeNull(); // memory went back to the system within RSS_BACK_MS
     } finally {
       for (const c of children) await c.kill();
       expect(await d.stop()).toBe(0);

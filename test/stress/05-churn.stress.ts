@@ -7,8 +7,8 @@
 // it (memory the allocator keeps is reused, not grown).
 import { expect, test } from "bun:test";
 import { startDaemon, type Daemon } from "../support/daemon.ts";
-import { Child, echoProbe, eventually, figures, pick, shares, sum, tcpStats, type ChildMessage } from "../support/stress.ts";
-import { cpuSeconds, fdCount, mib, ProcSampler, readMem, resetPeakRss } from "../support/procfs.ts";
+import { Child, echoProbe, eventually, figures, pick, RSS_BACK_MIB, RSS_BACK_MS, shares, sum, tcpStats, type ChildMessage } from "../support/stress.ts";
+import { cpuSeconds, fdCount, mib, ProcSampler, readMem, resetPeakRss, rssSettles } from "../support/procfs.ts";
 
 const CYCLES = pick(6000, 20_000);
 const PROCS = 2;
@@ -20,9 +20,11 @@ interface Round {
   connectedBack: boolean;
   fdsBack: boolean;
   rssAfterKiB: number;
+  /** ms from the end of the round until RSS was back near idle, null if not within RSS_BACK_MS */
+  rssBackMs: number | null;
 }
 
-async function round(d: Daemon, cycles: number, seed: number, idleFds: number, children: Child[]): Promise<Round> {
+async function round(d: Daemon, cycles: number, seed: number, idleFds: number, idleRssKiB: number, children: Child[]): Promise<Round> {
   const mine = shares(cycles, PROCS).map((n, i) => new Child("churn.ts", { port: d.tcpPort, cycles: n, concurrency: 32, seed: seed + i }));
   children.push(...mine);
   // While it churns, the server keeps answering others.
@@ -37,10 +39,11 @@ async function round(d: Daemon, cycles: number, seed: number, idleFds: number, c
     await Bun.sleep(250);
   }
   const rs = await results;
+  const ended = performance.now();
   const connectedBack = await eventually(async () => (await tcpStats(d.tcpPort))[1] === 1, 10_000, 200);
   const fdsBack = await eventually(() => fdCount(d.pid) === idleFds, 10_000, 200);
-  await Bun.sleep(1000);
-  return { rs, probes, probeMax, connectedBack, fdsBack, rssAfterKiB: readMem(d.pid).rssKiB };
+  const back = await rssSettles(d.pid, idleRssKiB + RSS_BACK_MIB * 1024, ended, RSS_BACK_MS);
+  return { rs, probes, probeMax, connectedBack, fdsBack, rssAfterKiB: back.rssKiB, rssBackMs: back.ms };
 }
 
 test(
@@ -57,8 +60,8 @@ test(
       const sampler = new ProcSampler(d.pid, 250);
       const cpu0 = cpuSeconds(d.pid);
       const t0 = performance.now();
-      const r1 = await round(d, CYCLES / 2, 50, idleFds, children);
-      const r2 = await round(d, CYCLES / 2, 60, idleFds, children);
+      const r1 = await round(d, CYCLES / 2, 50, idleFds, idle, children);
+      const r2 = await round(d, CYCLES / 2, 60, idleFds, idle, children);
       const wall = (performance.now() - t0) / 1000;
       const cpu = cpuSeconds(d.pid) - cpu0;
       sampler.stop();
@@ -84,6 +87,7 @@ test(
         peakRssMiB: mib(peak),
         rssAfterRound1MiB: mib(r1.rssAfterKiB),
         rssAfterRound2MiB: mib(r2.rssAfterKiB),
+        rssBackNearIdleMs: [r1, r2].map((r) => (r.rssBackMs === null ? "never" : Math.round(r.rssBackMs))).join("/"),
         totalClientsAfter: stats[0],
         serverCpuSeconds: cpu,
         logLines,
@@ -101,6 +105,7 @@ test(
         expect(r.connectedBack).toBe(true); // tcp_connected_now back to 0 (+ the asking connection)
         expect(r.fdsBack).toBe(true); // no descriptor leak
         expect(r.probeMax).toBeLessThan(1000);
+        expect(r.rssBackMs).not.toBeNull(); // memory went back to the system within RSS_BACK_MS
       }
       // No growth from one round to the next, and bounded overall.
       expect(mib(r2.rssAfterKiB - r1.rssAfterKiB)).toBeLessThan(16);

@@ -62,4 +62,19 @@ export class ProcSampler {
   }
 }
 
+/**
+ * Poll RSS every 100 ms until it is at most `targetKiB`: how many ms after
+ * `sinceMs` (a performance.now() value) that took, or null when it had not
+ * happened `timeoutMs` after `sinceMs`; with the last RSS seen.
+ */
+export async function rssSettles(pid: number, targetKiB: number, sinceMs: number, timeoutMs: number): Promise<{ ms: number | null; rssKiB: number }> {
+  for (;;) {
+    const rssKiB = readMem(pid).rssKiB;
+    const ms = performance.now() - sinceMs;
+    if (rssKiB <= targetKiB) return { ms, rssKiB };
+    if (ms >= timeoutMs) return { ms: null, rssKiB };
+    await Bun.sleep(100);
+  }
+}
+
 export const mib = (kib: number) => Math.round((kib / 1024) * 10) / 10;

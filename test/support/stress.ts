@@ -20,6 +20,11 @@ export const CLIENTS = join(ROOT, "test", "stress", "clients");
 /** Hard limit on descriptors here; children and servers are given this much. */
 export const NOFILE = 20000;
 
+/** After a burst is over, RSS is back within this much of idle ... */
+export const RSS_BACK_MIB = 16;
+/** ... within this long (issue 12). */
+export const RSS_BACK_MS = 10_000;
+
 const RESULTS = process.env.STRESS_RESULTS;
 
 /**

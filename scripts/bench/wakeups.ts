@@ -1,0 +1,84 @@
+// Idle wakeups of a process: the context switches (voluntary + involuntary)
+// of each of its threads from /proc/PID/task/*/status, counted over a window.
+// A thread that sleeps in epoll_wait/futex and never wakes adds nothing; every
+// timer, scavenger pass or GC helper wake-up adds at least one switch.
+import { readdirSync, readFileSync } from "node:fs";
+
+export interface ThreadSwitches {
+  tid: number;
+  name: string;
+  switches: number;
+}
+
+/** Every thread's name and context switches so far (threads that vanish mid-read are skipped). */
+export function threadSwitches(pid: number): ThreadSwitches[] {
+  const out: ThreadSwitches[] = [];
+  let tids: string[];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return out;
+  }
+  for (const tid of tids) {
+    let text: string;
+    try {
+      text = readFileSync(`/proc/${pid}/task/${tid}/status`, "latin1");
+    } catch {
+      continue;
+    }
+    const name = /^Name:\s*(.*)$/m.exec(text)?.[1] ?? "?";
+    const vol = Number(/^voluntary_ctxt_switches:\s*(\d+)/m.exec(text)?.[1] ?? 0);
+    const invol = Number(/^nonvoluntary_ctxt_switches:\s*(\d+)/m.exec(text)?.[1] ?? 0);
+    out.push({ tid: Number(tid), name, switches: vol + invol });
+  }
+  return out;
+}
+
+export interface WakeupFigure {
+  /** All threads together, per second. */
+  total: number;
+  /** Per thread name (threads of the same name added up), per second, busiest first. */
+  perThread: { name: string; threads: number; perSec: number }[];
+  windowMs: number;
+}
+
+/** Wakeups per second over `windowMs`; a thread born inside the window counts from zero. */
+export async function measureWakeups(pid: number, windowMs: number): Promise<WakeupFigure> {
+  const before = new Map(threadSwitches(pid).map((t) => [t.tid, t.switches]));
+  const t0 = performance.now();
+  await Bun.sleep(windowMs);
+  const after = threadSwitches(pid);
+  const secs = (performance.now() - t0) / 1000;
+  const byName = new Map<string, { threads: number; switches: number }>();
+  let total = 0;
+  for (const t of after) {
+    const n = t.switches - (before.get(t.tid) ?? 0);
+    total += n;
+    const e = byName.get(t.name) ?? { threads: 0, switches: 0 };
+    e.threads++;
+    e.switches += n;
+    byName.set(t.name, e);
+  }
+  const perThread = [...byName].map(([name, e]) => ({ name, threads: e.threads, perSec: e.switches / secs })).sort((a, b) => b.perSec - a.perSec);
+  return { total: total / secs, perThread, windowMs: secs * 1000 };
+}
+
+/** "1.9/s (main 0.9, HeapHelper 0.5 ×2, …)" */
+export function formatWakeups(w: WakeupFigure): string {
+  const parts = w.perThread.filter((t) => t.perSec >= 0.05).map((t) => `${t.name} ${t.perSec.toFixed(1)}${t.threads > 1 ? ` ×${t.threads}` : ""}`);
+  return `${w.total.toFixed(1)}/s${parts.length ? ` (${parts.join(", ")})` : ""}`;
+}
+
+/** The Environment= settings of the packaged unit, so a measurement starts the binary the way systemd does. */
+export function unitEnvironment(root: string): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const line of readFileSync(`${root}/debian/epoll-echo.service`, "utf8").split("\n")) {
+    const m = /^Environment=(.*)$/.exec(line.trim());
+    if (!m) continue;
+    for (const pair of m[1]!.split(/\s+/)) {
+      const eq = pair.indexOf("=");
+      if (eq > 0) env[pair.slice(0, eq)] = pair.slice(eq + 1);
+    }
+  }
+  return env;
+}

@@ -1,0 +1,43 @@
+// An idle server has no timer of its own: with the runtime settings of the
+// packaged unit, the whole process wakes about once a second with no clients
+// (the runtime's GC timer, which itself stops after ~30 s of idle) and twice
+// with idle clients connected and no --idle-timeout (plus the runtime's socket
+// sweep timer). Before, the server's own once-a-second housekeeping added one
+// more wakeup a second to both. Wakeups are context switches of
+// all threads (/proc/PID/task/*/status), which do not depend on machine load
+// the way timings do.
+import { afterEach, expect, test } from "bun:test";
+import { startDaemon, ROOT, type Daemon } from "../support/daemon.ts";
+import { TcpClient } from "../support/net.ts";
+import { formatWakeups, measureWakeups, unitEnvironment } from "../../scripts/bench/wakeups.ts";
+
+const env = unitEnvironment(ROOT);
+let d: Daemon | null = null;
+const clients: TcpClient[] = [];
+
+afterEach(async () => {
+  for (const c of clients.splice(0)) c.close();
+  if (d) await d.stop();
+  d = null;
+});
+
+test("the unit's environment turns off the GC helper pool and the allocator's scavenger thread", () => {
+  expect(env).toEqual({ BUN_JSC_numberOfGCMarkers: "1", MIMALLOC_SCAVENGER: "0" });
+});
+
+test("idle, no clients and then 20 idle clients: at most 1.5 and 2.5 wakeups/s in all", async () => {
+  d = await startDaemon(["--port", "0"], { env });
+  await Bun.sleep(1000);
+  const none = await measureWakeups(d.pid, 4000);
+  for (let i = 0; i < 20; i++) {
+    const c = await TcpClient.connect(d.tcpPort);
+    c.send("hello\n");
+    expect((await c.read(6)).toString()).toBe("hello\n");
+    clients.push(c);
+  }
+  await Bun.sleep(2500); // the activity tick stops after the first quiet second
+  const held = await measureWakeups(d.pid, 4000);
+  console.log(`wakeups: no clients ${formatWakeups(none)}; 20 idle clients ${formatWakeups(held)}`);
+  expect(none.total).toBeLessThanOrEqual(1.5);
+  expect(held.total).toBeLessThanOrEqual(2.5);
+}, 20_000);
