@@ -7,7 +7,10 @@ import { readdirSync, readFileSync } from "node:fs";
 export interface ThreadSwitches {
   tid: number;
   name: string;
+  /** voluntary + involuntary */
   switches: number;
+  /** voluntary only: the thread went to sleep (an involuntary switch is a preemption, which depends on machine load) */
+  voluntary: number;
 }
 
 /** Every thread's name and context switches so far (threads that vanish mid-read are skipped). */
@@ -29,14 +32,16 @@ export function threadSwitches(pid: number): ThreadSwitches[] {
     const name = /^Name:\s*(.*)$/m.exec(text)?.[1] ?? "?";
     const vol = Number(/^voluntary_ctxt_switches:\s*(\d+)/m.exec(text)?.[1] ?? 0);
     const invol = Number(/^nonvoluntary_ctxt_switches:\s*(\d+)/m.exec(text)?.[1] ?? 0);
-    out.push({ tid: Number(tid), name, switches: vol + invol });
+    out.push({ tid: Number(tid), name, switches: vol + invol, voluntary: vol });
   }
   return out;
 }
 
 export interface WakeupFigure {
-  /** All threads together, per second. */
+  /** All threads together, per second (voluntary + involuntary switches). */
   total: number;
+  /** All threads together, voluntary switches only, per second. */
+  voluntary: number;
   /** Per thread name (threads of the same name added up), per second, busiest first. */
   perThread: { name: string; threads: number; perSec: number }[];
   windowMs: number;
@@ -44,23 +49,25 @@ export interface WakeupFigure {
 
 /** Wakeups per second over `windowMs`; a thread born inside the window counts from zero. */
 export async function measureWakeups(pid: number, windowMs: number): Promise<WakeupFigure> {
-  const before = new Map(threadSwitches(pid).map((t) => [t.tid, t.switches]));
+  const before = new Map(threadSwitches(pid).map((t) => [t.tid, t]));
   const t0 = performance.now();
   await Bun.sleep(windowMs);
   const after = threadSwitches(pid);
   const secs = (performance.now() - t0) / 1000;
   const byName = new Map<string, { threads: number; switches: number }>();
   let total = 0;
+  let voluntary = 0;
   for (const t of after) {
-    const n = t.switches - (before.get(t.tid) ?? 0);
+    const n = t.switches - (before.get(t.tid)?.switches ?? 0);
     total += n;
+    voluntary += t.voluntary - (before.get(t.tid)?.voluntary ?? 0);
     const e = byName.get(t.name) ?? { threads: 0, switches: 0 };
     e.threads++;
     e.switches += n;
     byName.set(t.name, e);
   }
   const perThread = [...byName].map(([name, e]) => ({ name, threads: e.threads, perSec: e.switches / secs })).sort((a, b) => b.perSec - a.perSec);
-  return { total: total / secs, perThread, windowMs: secs * 1000 };
+  return { total: total / secs, voluntary: voluntary / secs, perThread, windowMs: secs * 1000 };
 }
 
 /** "1.9/s (main 0.9, HeapHelper 0.5 ×2, …)" */
