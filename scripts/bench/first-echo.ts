@@ -8,6 +8,13 @@ import { Stopper } from "../../src/probe/stopper.ts";
 
 const LINE = makeLine(64, 0);
 const UDP_RETRY_MS = 0.2;
+/**
+ * After the echo the socket stays open until no datagram has come for this
+ * long: replies to the last tries must not meet a closed port, whose ICMP
+ * error a server without a UDP error handler (the baseline) dies of.
+ */
+const UDP_QUIET_MS = 20;
+const UDP_LINGER_MAX_MS = 500;
 /** One try's bounds: a loopback handshake or echo that takes longer than this is retried, not awaited. */
 const CONNECT_TRY_MS = 200;
 const REPLY_TRY_MS = 1000;
@@ -46,12 +53,14 @@ export async function firstTcpEcho(ep: Endpoint, via: StreamOptions, deadline: n
   return { at: null, mismatch: false };
 }
 
-/** Send one datagram every 200 µs until one comes back. Deadline in performance.now() ms. */
+/** Send one datagram every 200 µs until one comes back (then let the stragglers in). Deadline in performance.now() ms. */
 export async function firstUdpEcho(ep: Endpoint, deadline: number): Promise<EchoCheck> {
   let result: EchoCheck = { at: null, mismatch: false };
+  let lastReply = 0;
   const socket = await openUdp(ep, {
     datagram: (d) => {
-      if (result.at === null) result = { at: performance.now(), mismatch: Buffer.compare(d, LINE) !== 0 };
+      lastReply = performance.now();
+      if (result.at === null) result = { at: lastReply, mismatch: Buffer.compare(d, LINE) !== 0 };
     },
     error: () => {}, // ECONNREFUSED while nothing is bound yet
   });
@@ -69,6 +78,8 @@ export async function firstUdpEcho(ep: Endpoint, deadline: number): Promise<Echo
       }
       await nextTurn();
     }
+    const lingerUntil = performance.now() + UDP_LINGER_MAX_MS;
+    while (result.at !== null && performance.now() - lastReply < UDP_QUIET_MS && performance.now() < lingerUntil) await Bun.sleep(5);
   } finally {
     socket.close();
   }
