@@ -26,17 +26,15 @@ export class SourceRateLimiter {
   /** Shared by the addresses that found the table full. */
   private readonly overflow: Bucket;
   private readonly perMs: number;
-  private sweptAt: number;
+  private sweptAt = -Infinity;
 
   /** `rate` replies a second per source, burst `rate`; rate > 0. */
   constructor(
     readonly rate: number,
     readonly cap = SOURCE_TABLE_CAP,
-    nowMs = 0,
   ) {
     this.perMs = rate / 1000;
-    this.overflow = new Bucket(rate, nowMs);
-    this.sweptAt = nowMs;
+    this.overflow = new Bucket(rate, -Infinity); // full whenever first drawn from
   }
 
   /** Addresses with a bucket of their own now. */

@@ -47,7 +47,7 @@ export class UdpService {
   constructor(private readonly opts: UdpServiceOptions) {
     this.stats = opts.stats;
     this.log = opts.log;
-    this.limiter = opts.rate > 0 ? new SourceRateLimiter(opts.rate, undefined, performance.now()) : null;
+    this.limiter = opts.rate > 0 ? new SourceRateLimiter(opts.rate) : null;
   }
 
   readonly handlers = {
