@@ -30,6 +30,8 @@ test("no reply to a datagram from the server's own UDP port: counted as own-port
     expect(sample(m, "epoll_echo_udp_loop_guard_drops_total", { rule: "own-port" })).toBe(3);
     expect(sample(m, "epoll_echo_udp_loop_guard_drops_total", { rule: "low-port" })).toBe(0);
     expect(sample(m, "epoll_echo_bytes_sent_total", { proto: "udp" })).toBe(0);
+    // The warning reaches stderr through a pipe: wait for it rather than race the scrape.
+    await d.waitForLog(/not answering UDP from this server's own port/);
     const warnings = d.stderr().split("\n").filter((l) => l.includes("not answering UDP from this server's own port"));
     expect(warnings).toHaveLength(1);
     expect(warnings[0]).toMatch(new RegExp(`WARN .*peer=127\\.0\\.0\\.1:${d.udpPort} dropped=1$`));
