@@ -4,10 +4,13 @@
 // and the median.
 //
 //   bun scripts/deb/startup-time.ts [BINARY] [RUNS]     (defaults: ./epoll-echo 10)
+//   EPOLL_ECHO_LAUNCHER="qemu-aarch64 -L /usr/aarch64-linux-gnu" runs the binary
+//   through that command (as the e2e harness does), e.g. an arm64 build emulated.
 import { createServer, connect } from "node:net";
 
 const binary = process.argv[2] ?? "./epoll-echo";
 const runs = Number(process.argv[3] ?? 10);
+const launcher = (process.env.EPOLL_ECHO_LAUNCHER ?? "").split(" ").filter((w) => w !== "");
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -40,7 +43,7 @@ function tryEcho(port: number): Promise<boolean> {
 async function once(): Promise<number> {
   const port = await freePort();
   const t0 = performance.now();
-  const proc = Bun.spawn([binary, "--port", String(port), "-q"], { stdin: "ignore", stdout: "ignore", stderr: "inherit" });
+  const proc = Bun.spawn([...launcher, binary, "--port", String(port), "-q"], { stdin: "ignore", stdout: "ignore", stderr: "inherit" });
   try {
     for (;;) {
       if (await tryEcho(port)) return performance.now() - t0;
@@ -64,5 +67,5 @@ times.sort((a, b) => a - b);
 const mid = times.length >> 1;
 const median = times.length % 2 ? times[mid]! : (times[mid - 1]! + times[mid]!) / 2;
 console.log(
-  `startup to first echoed line (${binary}, ${runs} runs): median ${median.toFixed(1)} ms, min ${times[0]!.toFixed(1)} ms, max ${times[times.length - 1]!.toFixed(1)} ms`,
+  `startup to first echoed line (${[...launcher, binary].join(" ")}, ${runs} runs): median ${median.toFixed(1)} ms, min ${times[0]!.toFixed(1)} ms, max ${times[times.length - 1]!.toFixed(1)} ms`,
 );
