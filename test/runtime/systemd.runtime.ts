@@ -53,6 +53,15 @@ async function until(what: string, cond: () => Promise<boolean>, timeoutMs = 10_
   return (performance.now() - t0) / 1000;
 }
 
+/** The units' last journal lines: what a failure message needs. */
+const journal = async () => (await m.exec(["journalctl", "--no-pager", "-n", "25", "-u", "epoll-echo*"])).stdout;
+
+/** systemctl inside the machine; on failure, throws with the units' journal. */
+async function systemctl(...args: string[]) {
+  const r = await m.exec(["systemctl", ...args]);
+  if (r.code !== 0) throw new Error(`systemctl ${args.join(" ")} exited ${r.code}: ${r.stderr}\n${await journal()}`);
+}
+
 const active = async (unit: string) => (await m.exec(["systemctl", "is-active", unit])).stdout.trim() === "active";
 const mainPid = async (unit: string) => Number(await m.prop(unit, "MainPID"));
 const nRestarts = async (unit: string) => Number(await m.prop(unit, "NRestarts"));
@@ -61,7 +70,7 @@ async function dropIn(unit: string, name: string, body: string | null) {
   const path = `/etc/systemd/system/${unit}.d/${name}.conf`;
   if (body === null) await m.exec(["sh", "-c", 'rm -f "$1" && rmdir --ignore-fail-on-non-empty "${1%/*}"', "sh", path]);
   else m.writeFile(path, `[Service]\n${body}\n`);
-  await m.ok(["systemctl", "daemon-reload"]);
+  await systemctl("daemon-reload");
 }
 
 describe.skipIf(reason !== null)("the .deb under a booted systemd (Debian 12, systemd-nspawn)", () => {
@@ -82,7 +91,7 @@ describe.skipIf(reason !== null)("the .deb under a booted systemd (Debian 12, sy
     const t0 = performance.now();
     await m.ok(["dpkg", "-i", "/root/epoll-echo.deb"], { timeoutMs: 120_000 });
     seen["dpkg -i (unpack + start)"] = `${((performance.now() - t0) / 1000).toFixed(1)} s`;
-    expect(await active(SERVICE)).toBe(true);
+    if (!(await active(SERVICE))) throw new Error(`${SERVICE} is not active after dpkg -i:\n${await journal()}`);
     expect(await m.prop(SERVICE, "Type")).toBe("notify");
     expect(await m.prop(SERVICE, "StatusText")).toMatch(/^[^ ]+: \d+ TCP clients, \d+ UDP peers, \d+ lines and \d+ datagrams echoed$/);
 
@@ -105,7 +114,7 @@ describe.skipIf(reason !== null)("the .deb under a booted systemd (Debian 12, sy
 
   test("journald: a busy rejection is logged at priority 4, info lines are not in -p warning", async () => {
     m.writeFile("/etc/default/epoll-echo", 'EPOLL_ECHO_OPTS="--max-tcp 1"\n');
-    await m.ok(["systemctl", "restart", SERVICE]);
+    await systemctl("restart", SERVICE);
     const since = (await m.ok(["date", "+%s"])).trim();
     // The first client holds the only slot (it says "held" once its echo came
     // back, so it surely was accepted); the second is told "server busy".
@@ -130,7 +139,7 @@ describe.skipIf(reason !== null)("the .deb under a booted systemd (Debian 12, sy
   test("credentials: LoadCredential token, /shutdown -> OK, inactive with status 0, not restarted", async () => {
     m.writeFile("/etc/epoll-echo/shutdown.token", `${TOKEN}\n`, 0o600);
     await dropIn(SERVICE, "token", "LoadCredential=shutdown.token:/etc/epoll-echo/shutdown.token");
-    await m.ok(["systemctl", "restart", SERVICE]);
+    await systemctl("restart", SERVICE);
     const restarts = await nRestarts(SERVICE);
     expect(await tcpExchange(`/shutdown ${TOKEN}\n`)).toBe("OK, shutting down\n");
     await until("the unit is inactive", async () => (await m.prop(SERVICE, "ActiveState")) === "inactive");
@@ -144,12 +153,12 @@ describe.skipIf(reason !== null)("the .deb under a booted systemd (Debian 12, sy
     expect(journal).not.toContain(TOKEN);
     seen["/shutdown via credential"] = "OK, shutting down; inactive, Result=success, status 0, not restarted after 3 s";
     await dropIn(SERVICE, "token", null);
-    await m.ok(["systemctl", "start", SERVICE]);
+    await systemctl("start", SERVICE);
   }, 60_000);
 
   test("watchdog: WatchdogSec=2s and kill -STOP -> killed and restarted; kill -9 -> restarted", async () => {
     await dropIn(SERVICE, "watchdog", "WatchdogSec=2s");
-    await m.ok(["systemctl", "restart", SERVICE]);
+    await systemctl("restart", SERVICE);
     const before = await nRestarts(SERVICE);
     const stopped = await mainPid(SERVICE);
     await m.ok(["sh", "-c", 'kill -STOP "$1"', "sh", String(stopped)]); // minbase has no procps: the shell's kill
@@ -174,8 +183,8 @@ describe.skipIf(reason !== null)("the .deb under a booted systemd (Debian 12, sy
   }, 60_000);
 
   test("socket activation: first TCP connection and first datagram start the service; restart refuses no connection", async () => {
-    await m.ok(["systemctl", "disable", "--now", SERVICE]);
-    await m.ok(["systemctl", "enable", "--now", "epoll-echo.socket", "epoll-echo-udp.socket"]);
+    await systemctl("disable", "--now", SERVICE);
+    await systemctl("enable", "--now", "epoll-echo.socket", "epoll-echo-udp.socket");
     expect(await active(ACTIVATED)).toBe(false);
     const t0 = performance.now();
     const tcp = await probe(["127.0.0.1:12345", "--count", "1", "--timeout", "10000"]);
@@ -183,7 +192,7 @@ describe.skipIf(reason !== null)("the .deb under a booted systemd (Debian 12, sy
     expect(tcp.received).toBe(1);
     expect(await active(ACTIVATED)).toBe(true);
 
-    await m.ok(["systemctl", "stop", ACTIVATED]);
+    await systemctl("stop", ACTIVATED);
     const t1 = performance.now();
     const udp = await probe(["127.0.0.1:12345", "--udp", "--count", "1", "--timeout", "10000"]);
     seen["socket activation: first UDP answer"] = `${Math.round(performance.now() - t1)} ms (incl. start)`;
@@ -193,7 +202,7 @@ describe.skipIf(reason !== null)("the .deb under a booted systemd (Debian 12, sy
     const loop = m.spawnInNetwork([process.execPath, join(import.meta.dir, "support", "connect-loop.ts"), "127.0.0.1", "12345", "4000"]);
     await Bun.sleep(1000);
     const pid = await mainPid(ACTIVATED);
-    await m.ok(["systemctl", "restart", ACTIVATED]);
+    await systemctl("restart", ACTIVATED);
     expect(await mainPid(ACTIVATED)).not.toBe(pid);
     const [out, code] = await Promise.all([new Response(loop.stdout).text(), loop.exited]);
     expect(code).toBe(0);
@@ -203,13 +212,13 @@ describe.skipIf(reason !== null)("the .deb under a booted systemd (Debian 12, sy
     expect(counts.other).toEqual({});
     expect(counts.ok).toBeGreaterThan(10);
 
-    await m.ok(["systemctl", "disable", "--now", "epoll-echo.socket", "epoll-echo-udp.socket", ACTIVATED]);
-    await m.ok(["systemctl", "enable", "--now", SERVICE]);
+    await systemctl("disable", "--now", "epoll-echo.socket", "epoll-echo-udp.socket", ACTIVATED);
+    await systemctl("enable", "--now", SERVICE);
   }, 90_000);
 
   test("upgrade to a higher version: restarted on the new binary, changed /etc/default kept", async () => {
     m.writeFile("/etc/default/epoll-echo", 'EPOLL_ECHO_OPTS="--max-tcp 77"\n');
-    await m.ok(["systemctl", "restart", SERVICE]);
+    await systemctl("restart", SERVICE);
     const oldPid = await mainPid(SERVICE);
     copyFileSync(DEB_UPGRADE, join(m.root, "root/epoll-echo-upgrade.deb"));
     const t0 = performance.now();
