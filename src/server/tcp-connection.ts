@@ -4,11 +4,10 @@
 // logic of its own: framing, commands and counters live elsewhere.
 import type { Socket } from "bun";
 import { LineFramer, type FrameSink } from "../core/framing.ts";
-import { REPLY } from "../core/commands.ts";
+import { REPLY, type Transport } from "../core/commands.ts";
 import { ReplyAssembler } from "../core/reply-assembler.ts";
 import type { ProxySource } from "../core/proxy-header.ts";
 import { formatPeer } from "../core/peer.ts";
-import type { Transport } from "../core/commands.ts";
 import type { Stats } from "../core/stats.ts";
 import type { CoarseClock } from "../core/clock.ts";
 import type { Logger, Fields } from "../sys/log.ts";
