@@ -17,7 +17,8 @@ import { median } from "../../src/core/latency.ts";
 import { CONNECT_BATCH } from "../../src/probe/load.ts";
 import { cpuTimes, USER_HZ } from "../../src/sys/procfs.ts";
 import { firstTcpEcho } from "./first-echo.ts";
-import type { MeasureResult as LoadResult, MeasureSpec as LoadSpec } from "./measure.ts";
+import type { MeasureResult, MeasureSpec as LoadSpec } from "./measure.ts";
+import { idleWakeups, type IdleResult } from "./idle-wakeups.ts";
 import { freePort } from "./ports.ts";
 
 const HERE = import.meta.dir;
@@ -94,7 +95,14 @@ const SCENARIOS: Scenario[] = [
   { name: "churn", unit: "conn", full: { scenario: "churn", conns: 4, window: 1, lineLen: 64 }, quick: { conns: 2 } },
   { name: "idle", unit: "conn", full: { scenario: "idle", conns: 10000, window: 1, lineLen: 64, settleMs: 1500 }, quick: { conns: 1000, settleMs: 300 } },
   { name: "startup", unit: "conn", full: { scenario: "startup", conns: 1, window: 1, lineLen: 64, runs: 11 }, quick: { runs: 3 } },
+  // Run by the runner itself (idle-wakeups.ts), not by the load client.
+  { name: "wakeups", unit: "conn", full: {}, quick: {} },
 ];
+
+/** The wakeups scenario: idle connections, settle before each window, window. */
+const WAKEUPS = { full: { idleConns: 1000, settleMs: 3000, windowMs: 20_000 }, quick: { idleConns: 100, settleMs: 500, windowMs: 2000 } };
+
+type LoadResult = MeasureResult & IdleResult;
 
 interface Target {
   scenario: string;
@@ -105,6 +113,8 @@ interface Target {
   maxRatio?: number;
   /** at most (or, with `below`, strictly below) this absolute value */
   maxAbs?: number;
+  /** at most the baseline plus this much */
+  maxOverBaseline?: number;
   below?: boolean;
 }
 
@@ -118,6 +128,11 @@ const TARGETS: Target[] = [
   { scenario: "idle", label: "idle: server RSS ≤ 2.5 KiB per connection", metric: (r) => r.kibPerConn, unit: "KiB", maxAbs: 2.5 },
   { scenario: "startup", label: "startup to first TCP echo ≤ 1.3 × baseline", metric: (r) => r.startupTcpMs, unit: "ms", maxRatio: 1.3 },
   { scenario: "startup", label: "startup to first UDP echo ≤ 1.3 × baseline", metric: (r) => r.startupUdpMs, unit: "ms", maxRatio: 1.3 },
+  // issue 15
+  { scenario: "startup", label: "startup to first TCP echo ≤ 1.10 × baseline (issue 15)", metric: (r) => r.startupTcpMs, unit: "ms", maxRatio: 1.1 },
+  { scenario: "wakeups", label: "idle, no clients: ≤ 2 wakeups/s, all threads", metric: (r) => r.wakeupsNone, unit: "/s", maxAbs: 2 },
+  { scenario: "wakeups", label: "idle, 1,000 idle TCP connections: ≤ 3 wakeups/s, all threads", metric: (r) => r.wakeupsHeld, unit: "/s", maxAbs: 3 },
+  { scenario: "wakeups", label: "RSS 1 s after the first echo ≤ baseline + 2 MiB", metric: (r) => (r.rssAfterFirstEchoKiB === undefined ? undefined : r.rssAfterFirstEchoKiB / 1024), unit: "MiB", maxOverBaseline: 2 },
 ];
 
 // ---------------------------------------------------------------- options
@@ -275,6 +290,10 @@ function specFor(sc: Scenario): LoadSpec {
 
 /** One line saying what a scenario does, with this run's numbers. */
 function describe(sc: Scenario): string {
+  if (sc.name === "wakeups") {
+    const w = quick ? WAKEUPS.quick : WAKEUPS.full;
+    return `started with the unit's Environment=; RSS 1 s after the first echo; context switches of all threads over ${w.windowMs / 1000} s after ${w.settleMs / 1000} s, with no clients, then with ${w.idleConns.toLocaleString("en-US")} idle TCP connections`;
+  }
   const s = specFor(sc);
   const n = (x: number) => x.toLocaleString("en-US");
   switch (s.scenario) {
@@ -294,6 +313,13 @@ function describe(sc: Scenario): string {
 async function runOne(server: Server, sc: Scenario): Promise<Row> {
   // a --quick smoke run does not wait: rows it measured on a busy machine still say so
   const noisePct = quick ? 0 : await waitQuiet(QUIET_WAIT_MS);
+  if (sc.name === "wakeups") {
+    const port = await freePort();
+    const w = quick ? WAKEUPS.quick : WAKEUPS.full;
+    const result = (await idleWakeups({ cmd: pinned(SERVER_CPU, serverCommand(server, port, port)), cwd: ROOT, port, ...w }, ROOT)) as LoadResult;
+    if (!result.ok) log(`  ! ${server.name} ${sc.name}: ${result.error}`);
+    return { server, scenario: sc, result, noisePct };
+  }
   const spec = specFor(sc);
   let proc: ReturnType<typeof Bun.spawn> | undefined;
   const logFile = join(OUT, "logs", `${server.name.replace(/[^\w.+-]/g, "_")}-${sc.name}.log`);
@@ -448,7 +474,7 @@ function tables(): string {
   lines.push(`| ${hdr.join(" | ")} |`, `|${hdr.map(() => "---").join("|")}|`);
   for (const row of results) {
     const { scenario: sc, server, result: r } = row;
-    if (sc.name === "idle" || sc.name === "startup") continue;
+    if (sc.name === "idle" || sc.name === "startup" || sc.name === "wakeups") continue;
     const b = baselineOf(sc);
     const unit = sc.unit === "line" ? (sc.name === "bulk" ? "lines/s" : "lines/s") : sc.unit === "datagram" ? "dgrams/s" : "conns/s";
     const tput = `${f(r.opsPerSec, 0)} ${unit}` + (sc.name === "bulk" ? ` (${f(r.mbPerSec)} MB/s)` : "");
@@ -474,6 +500,15 @@ function tables(): string {
     for (const row of st) {
       const r = row.result;
       lines.push(`| ${row.server.name} | ${f(r.startupTcpMs, 1)} | ${fr(ratio(r.startupTcpMs, b?.startupTcpMs))} | ${f(r.startupUdpMs, 1)} | ${fr(ratio(r.startupUdpMs, b?.startupUdpMs))} | ${spread(r.startupTcpAllMs)} | ${validity(row)} |`);
+    }
+  }
+  const wk = results.filter((r) => r.scenario.name === "wakeups");
+  if (wk.length) {
+    const h = ["server", "RSS 1 s after first echo MiB", "wakeups/s, no clients (per thread)", "wakeups/s, idle connections (per thread)", "valid"];
+    lines.push("", `**wakeups** (${describe(wk[0]!.scenario)})`, "", `| ${h.join(" | ")} |`, `|${h.map(() => "---").join("|")}|`);
+    for (const row of wk) {
+      const r = row.result;
+      lines.push(`| ${row.server.name} | ${f((r.rssAfterFirstEchoKiB ?? NaN) / 1024, 1)} | ${r.wakeupsNoneThreads ?? "–"} | ${r.wakeupsHeldThreads ?? "–"} | ${validity(row)} |`);
     }
   }
   return lines.join("\n");
@@ -513,6 +548,7 @@ function targetRows(): { text: string; pass: number; fail: number; missing: numb
       const rat = ratio(v, bv);
       if (v === undefined || !Number.isFinite(v)) verdict = row ? "FAIL (no valid measurement)" : "not run";
       else if (t.maxRatio !== undefined) verdict = rat === undefined ? "not run (no baseline)" : rat <= t.maxRatio ? "PASS" : "FAIL";
+      else if (t.maxOverBaseline !== undefined) verdict = bv === undefined ? "not run (no baseline)" : v <= bv + t.maxOverBaseline ? "PASS" : "FAIL";
       else verdict = (t.below ? v < t.maxAbs! : v <= t.maxAbs!) ? "PASS" : "FAIL";
       if (verdict === "PASS") pass++;
       else if (verdict.startsWith("FAIL")) fail++;
