@@ -8,6 +8,8 @@
 // (a thread going back to sleep), which do not depend on machine load the way
 // preemptions and timings do.
 import { afterEach, expect, test } from "bun:test";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { startDaemon, ROOT, type Daemon } from "../support/daemon.ts";
 import { TcpClient } from "../support/net.ts";
 import { formatWakeups, measureWakeups, unitEnvironment } from "../../scripts/bench/wakeups.ts";
@@ -22,8 +24,10 @@ afterEach(async () => {
   d = null;
 });
 
-test("the unit's environment turns off the GC helper pool and the allocator's scavenger thread", () => {
+test("the unit's environment turns off the GC helper pool and the allocator's scavenger thread; the image sets the same", () => {
   expect(env).toEqual({ BUN_JSC_numberOfGCMarkers: "1", MIMALLOC_SCAVENGER: "0" });
+  const image = readFileSync(join(ROOT, "scripts/image/Containerfile"), "utf8");
+  expect(/^ENV (.*)$/m.exec(image)?.[1]).toBe(Object.entries(env).map(([k, v]) => `${k}=${v}`).join(" "));
 });
 
 test("idle, no clients and then 20 idle clients: at most 1.5 and 4 wakeups/s in all", async () => {
