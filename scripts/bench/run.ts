@@ -20,6 +20,7 @@ import { firstTcpEcho } from "./first-echo.ts";
 import type { MeasureResult, MeasureSpec as LoadSpec } from "./measure.ts";
 import { idleWakeups, type IdleResult } from "./idle-wakeups.ts";
 import { freePort } from "./ports.ts";
+import { describeScale, parseInstances, runScale, SCALE, SCALE_DEFAULTS, scaleTable, type ScaleRow } from "./scale.ts";
 
 const HERE = import.meta.dir;
 const ROOT = resolve(HERE, "../..");
@@ -139,7 +140,8 @@ const TARGETS: Target[] = [
 
 const USAGE = `usage: bun scripts/bench/run.ts [options]
   --quick               CI smoke run: ~1 s per scenario, fewer connections (no docs written)
-  --only LIST           scenarios to run, comma-separated (${SCENARIOS.map((s) => s.name).join(",")})
+  --only LIST           scenarios to run, comma-separated (${[...SCENARIOS.map((s) => s.name), SCALE].join(",")})
+  --instances LIST      scale: how many --reuse-port instances share the port, e.g. 1,2,4,8 (default; --quick 1,2)
   --servers LIST        servers to run, comma-separated (default: all: ${SERVERS.map((s) => s.name).join(",")})
   --variant NAME=ARGS   add an epoll-echo variant with extra arguments, e.g. --variant 'metrics=--metrics 127.0.0.1:0'
                         (repeatable; the row is named epoll-echo+NAME)
@@ -157,6 +159,7 @@ const { values: opt } = parseArgs({
   options: {
     quick: { type: "boolean" },
     only: { type: "string" },
+    instances: { type: "string" },
     servers: { type: "string" },
     variant: { type: "string", multiple: true },
     "server-cmd": { type: "string", multiple: true },
@@ -208,11 +211,22 @@ if (opt.servers) {
   servers = SERVERS.filter((s) => want.includes(s.name) || added.has(s));
 }
 let scenarios = SCENARIOS;
+/** The scale scenario (scale.ts) runs its own servers: it is not one of SCENARIOS. */
+let withScale = true;
 if (opt.only) {
   const want = opt.only.split(",").map((s) => s.trim());
-  for (const w of want) if (!SCENARIOS.some((s) => s.name === w)) die(`--only: unknown scenario ${w} (have ${SCENARIOS.map((s) => s.name).join(", ")})`);
+  for (const w of want) if (w !== SCALE && !SCENARIOS.some((s) => s.name === w)) die(`--only: unknown scenario ${w} (have ${[...SCENARIOS.map((s) => s.name), SCALE].join(", ")})`);
   scenarios = SCENARIOS.filter((s) => want.includes(s.name));
+  withScale = want.includes(SCALE);
 }
+let instances: number[] = quick ? [1, 2] : [...SCALE_DEFAULTS.instances];
+try {
+  if (opt.instances) instances = parseInstances(opt.instances);
+} catch (err) {
+  die((err as Error).message);
+}
+if (opt.instances && !withScale) die("--instances: only with the scale scenario (--only scale, or a run of everything)");
+const scaleOptions = { ...SCALE_DEFAULTS, instances, rounds, seconds, warmupMs: quick ? 200 : 1500 };
 const fullRun = !quick && !opt.only && !opt.servers;
 const writeDocs = opt["no-write"] ? false : opt.write || fullRun;
 const docPath = resolve(opt.out ?? join(ROOT, "docs/benchmarks.md"));
@@ -456,6 +470,7 @@ for (const sc of scenarios) {
   }
   for (const server of servers) if (perServer.has(server)) results.push(combine(perServer.get(server)!));
 }
+const scaleRows: ScaleRow[] = withScale ? await runScale(scaleOptions, log, () => (quick ? Promise.resolve(0) : waitQuiet(QUIET_WAIT_MS))) : [];
 const elapsed = (Date.now() - t0) / 1000;
 
 // ---------------------------------------------------------------- reporting
@@ -572,7 +587,7 @@ function machine(): string[] {
 }
 
 const cmdline = `bun run bench${process.argv.slice(2).length ? " " + process.argv.slice(2).join(" ") : ""}`;
-const table = tables();
+const table = tables() + (withScale ? `\n\n**${SCALE}** (${describeScale(scaleOptions)}; servers and load placed by scripts/bench/scale.ts, not on the CPUs above)\n\n${scaleTable(scaleRows)}` : "");
 const tgt = targetRows();
 console.log("");
 console.log(table);
@@ -606,6 +621,7 @@ if (writeDocs) {
     "Scenarios:",
     "",
     ...scenarios.map((s) => `- **${s.name}**: ${describe(s)}`),
+    ...(withScale ? [`- **${SCALE}**: ${describeScale(scaleOptions)}`] : []),
     "",
     "## Results",
     "",
@@ -626,4 +642,4 @@ if (writeDocs) {
   writeFileSync(docPath, md.join("\n"));
   log(`bench: wrote ${relative(ROOT, docPath)}`);
 }
-process.exit(results.some((r) => !r.result.ok) ? 1 : 0);
+process.exit(results.some((r) => !r.result.ok) || scaleRows.some((r) => !r.ok) ? 1 : 0);
