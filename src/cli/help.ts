@@ -42,9 +42,16 @@ export async function serverUsage(): Promise<string> {
   const text = stripAnsi(await renderUsage(commands().server));
   // citty writes "USAGE epoll-echo [OPTIONS] probe" as if the subcommand were
   // required; the server is the default command.
-  return text.replace(
-    /^USAGE epoll-echo \[OPTIONS\] probe$/m,
-    "USAGE epoll-echo [OPTIONS]\n      epoll-echo probe HOST[:PORT] [OPTIONS]",
+  return (
+    text.replace(/^USAGE epoll-echo \[OPTIONS\] probe$/m, "USAGE epoll-echo [OPTIONS]\n      epoll-echo probe HOST[:PORT] [OPTIONS]") +
+    "\n\nEXAMPLES\n\n" +
+    "  epoll-echo --port 7007 -v\n" +
+    "  epoll-echo --metrics 127.0.0.1:9712\n" +
+    "  epoll-echo --reuse-port --instance a & epoll-echo --reuse-port --instance b &\n" +
+    "      two processes (two cores) on port 12345; /stats and /metrics stay per instance\n" +
+    "  systemctl enable --now epoll-echo@1 epoll-echo@2 epoll-echo@3 epoll-echo@4\n" +
+    "      the same under systemd (the packaged epoll-echo@.service template; options for\n" +
+    "      one instance in /etc/default/epoll-echo@N); a fleet: docs/kubernetes/ in the source\n"
   );
 }
 
