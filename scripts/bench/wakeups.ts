@@ -2,40 +2,8 @@
 // of each of its threads from /proc/PID/task/*/status, counted over a window.
 // A thread that sleeps in epoll_wait/futex and never wakes adds nothing; every
 // timer, scavenger pass or GC helper wake-up adds at least one switch.
-import { readdirSync, readFileSync } from "node:fs";
-
-export interface ThreadSwitches {
-  tid: number;
-  name: string;
-  /** voluntary + involuntary */
-  switches: number;
-  /** voluntary only: the thread went to sleep (an involuntary switch is a preemption, which depends on machine load) */
-  voluntary: number;
-}
-
-/** Every thread's name and context switches so far (threads that vanish mid-read are skipped). */
-export function threadSwitches(pid: number): ThreadSwitches[] {
-  const out: ThreadSwitches[] = [];
-  let tids: string[];
-  try {
-    tids = readdirSync(`/proc/${pid}/task`);
-  } catch {
-    return out;
-  }
-  for (const tid of tids) {
-    let text: string;
-    try {
-      text = readFileSync(`/proc/${pid}/task/${tid}/status`, "latin1");
-    } catch {
-      continue;
-    }
-    const name = /^Name:\s*(.*)$/m.exec(text)?.[1] ?? "?";
-    const vol = Number(/^voluntary_ctxt_switches:\s*(\d+)/m.exec(text)?.[1] ?? 0);
-    const invol = Number(/^nonvoluntary_ctxt_switches:\s*(\d+)/m.exec(text)?.[1] ?? 0);
-    out.push({ tid: Number(tid), name, switches: vol + invol, voluntary: vol });
-  }
-  return out;
-}
+import { readFileSync } from "node:fs";
+import { threadSwitches } from "../../src/sys/procfs.ts";
 
 export interface WakeupFigure {
   /** All threads together, per second (voluntary + involuntary switches). */

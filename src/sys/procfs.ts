@@ -1,6 +1,6 @@
 // What Linux publishes under /proc about a process (CPU time, memory,
-// descriptors, limits), about each CPU (busy and total time) and about the
-// sockets of this network namespace. The one /proc reader of the repository:
+// descriptors, limits, its threads' context switches), about each CPU (busy
+// and total time) and about the sockets of this network namespace. The one /proc reader of the repository:
 // the metrics endpoint, the benchmark and the tests all read through it.
 // Synchronous and cheap; node:fs is loaded on first use (node-fs.ts).
 import { nodeFs } from "./node-fs.ts";
@@ -81,6 +81,39 @@ export function nofileLimit(pid: Pid): { soft: number; hard: number } {
   const m = /^Max open files\s+(\d+)\s+(\d+)/m.exec(read(`/proc/${pid}/limits`));
   if (!m) throw new Error(`/proc/${pid}/limits: no 'Max open files' line`);
   return { soft: Number(m[1]), hard: Number(m[2]) };
+}
+
+export interface ThreadSwitches {
+  tid: number;
+  name: string;
+  /** voluntary + involuntary */
+  switches: number;
+  /** voluntary only: the thread went to sleep (an involuntary switch is a preemption, which depends on machine load) */
+  voluntary: number;
+}
+
+/** Every thread's name and context switches so far (threads that vanish mid-read are skipped). */
+export function threadSwitches(pid: Pid): ThreadSwitches[] {
+  const out: ThreadSwitches[] = [];
+  let tids: string[];
+  try {
+    tids = nodeFs().readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return out;
+  }
+  for (const tid of tids) {
+    let text: string;
+    try {
+      text = read(`/proc/${pid}/task/${tid}/status`);
+    } catch {
+      continue;
+    }
+    const name = /^Name:\s*(.*)$/m.exec(text)?.[1] ?? "?";
+    const vol = Number(/^voluntary_ctxt_switches:\s*(\d+)/m.exec(text)?.[1] ?? 0);
+    const invol = Number(/^nonvoluntary_ctxt_switches:\s*(\d+)/m.exec(text)?.[1] ?? 0);
+    out.push({ tid: Number(tid), name, switches: vol + invol, voluntary: vol });
+  }
+  return out;
 }
 
 export interface CpuTime {
