@@ -43,6 +43,8 @@ export interface UdpSocketsOptions {
   log: Logger;
   /** Bind with SO_REUSEPORT (--reuse-port). */
   reusePort: boolean;
+  /** Where the local addresses come from (tests replace it); getifaddrs(3) by default. */
+  listAddresses?: () => libc.InterfaceAddress[] | number;
 }
 
 export class UdpSockets {
@@ -50,6 +52,8 @@ export class UdpSockets {
   /** Addresses whose bind failed, warned about once, retried at each scan. */
   private readonly failing = new Set<string>();
   private tooMany = false;
+  /** getifaddrs failed at start: one wildcard socket instead, never re-scanned. */
+  private wildcard = false;
   private scanning: Promise<void> | null = null;
   private closed = false;
   private timer: ReturnType<typeof setInterval> | null = null;
@@ -79,7 +83,9 @@ export class UdpSockets {
           });
         }
       } else {
-        for (const addr of this.scan()) {
+        const scanned = this.scan();
+        if (scanned === null) return await this.bindWildcard(plan.ipv4Only);
+        for (const addr of scanned) {
           await this.bindOne(addr, (err) => {
             if (isTransient(err)) return this.warnFailure(addr, err);
             throw new BindError(`cannot listen on UDP ${addr.text} port ${this.port}: ${bindFailureReason(err)}`);
@@ -98,13 +104,15 @@ export class UdpSockets {
 
   /** Re-read the local addresses: bind the new ones, close the gone ones, log the set when it changed. */
   rescan(): Promise<void> {
-    if (this.opts.plan.kind !== "scan" || this.closed) return Promise.resolve();
+    if (this.opts.plan.kind !== "scan" || this.wildcard || this.closed) return Promise.resolve();
     this.scanning ??= this.rescanNow().finally(() => (this.scanning = null));
     return this.scanning;
   }
 
   private async rescanNow(): Promise<void> {
-    const wanted = new Map(this.scan().map((a) => [a.text, a]));
+    const scanned = this.scan();
+    if (scanned === null) return; // logged; keep the sockets there are
+    const wanted = new Map(scanned.map((a) => [a.text, a]));
     let changed = false;
     for (const [text, socket] of this.open) {
       if (wanted.has(text)) continue;
@@ -129,13 +137,33 @@ export class UdpSockets {
     this.open.clear();
   }
 
-  /** The local addresses the plan covers, at most MAX_SCANNED_ADDRESSES (warned once when there are more). */
-  private scan(): SockAddr[] {
+  /**
+   * getifaddrs failed (a sandbox without AF_NETLINK, say): rather than not
+   * start, answer on the wildcard with one plain dual-stack socket, with the
+   * old flaw that a reply to a secondary address may leave from another one.
+   */
+  private async bindWildcard(ipv4Only: boolean): Promise<void> {
+    this.wildcard = true;
+    const fail = (err: { code: string }) => {
+      throw new BindError(`cannot listen on UDP port ${this.port}: ${bindFailureReason(err)}`);
+    };
+    let addr = encodeSockAddr(ipv4Only ? "0.0.0.0" : "::")!;
+    const noIPv6 = (err: { code: string }) => (err.code === "EAFNOSUPPORT" ? undefined : fail(err));
+    if (!(await this.bindOne(addr, ipv4Only ? fail : noIPv6, false))) {
+      addr = encodeSockAddr("0.0.0.0")!;
+      await this.bindOne(addr, fail);
+    }
+    this.opts.log.warn(`UDP on the wildcard ${addr.text} only: a reply to a secondary address may leave from another one`);
+    this.logSet();
+  }
+
+  /** The local addresses the plan covers, at most MAX_SCANNED_ADDRESSES (warned once when there are more); null if they cannot be read. */
+  private scan(): SockAddr[] | null {
     const plan = this.opts.plan;
-    const found = libc.getifaddrs();
+    const found = (this.opts.listAddresses ?? libc.getifaddrs)();
     if (typeof found === "number") {
       this.opts.log.warn("cannot read the local addresses (getifaddrs)", { error: errnoName(found) });
-      return [...this.open.keys()].map(resolve);
+      return null;
     }
     const seen = new Map<string, SockAddr>();
     for (const entry of found) {
@@ -154,7 +182,7 @@ export class UdpSockets {
   }
 
   /** Open, bind and adopt one socket; on failure call `failed` and return false. */
-  private async bindOne(addr: SockAddr, failed: (err: { code: string }) => void): Promise<boolean> {
+  private async bindOne(addr: SockAddr, failed: (err: { code: string }) => void, v6only = true): Promise<boolean> {
     const fd = libc.socket(addr.family, libc.SOCK_DGRAM | libc.SOCK_NONBLOCK | libc.SOCK_CLOEXEC);
     const fail = (rc: number) => {
       if (fd >= 0) libc.close(fd);
@@ -162,7 +190,7 @@ export class UdpSockets {
       return false;
     };
     if (fd < 0) return fail(fd);
-    if (addr.family === AF_INET6) libc.setsockoptInt(fd, libc.IPPROTO_IPV6, libc.IPV6_V6ONLY, 1);
+    if (addr.family === AF_INET6) libc.setsockoptInt(fd, libc.IPPROTO_IPV6, libc.IPV6_V6ONLY, v6only ? 1 : 0);
     if (this.opts.reusePort) {
       const rc = libc.setsockoptInt(fd, libc.SOL_SOCKET, libc.SO_REUSEPORT, 1);
       if (rc < 0) return fail(rc);
