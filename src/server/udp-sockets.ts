@@ -54,6 +54,8 @@ export class UdpSockets {
   private tooMany = false;
   /** getifaddrs failed at start: one wildcard socket instead, never re-scanned. */
   private wildcard = false;
+  /** The last getifaddrs failed (warned once until it works again). */
+  private unreadable = false;
   private scanning: Promise<void> | null = null;
   private closed = false;
   private timer: ReturnType<typeof setInterval> | null = null;
@@ -162,9 +164,13 @@ export class UdpSockets {
     const plan = this.opts.plan;
     const found = (this.opts.listAddresses ?? libc.getifaddrs)();
     if (typeof found === "number") {
-      this.opts.log.warn("cannot read the local addresses (getifaddrs)", { error: errnoName(found) });
+      // Once at warning level; a re-scan every 5 s must not repeat it.
+      if (!this.unreadable) this.opts.log.warn("cannot read the local addresses (getifaddrs)", { error: errnoName(found) });
+      else this.opts.log.debug("cannot read the local addresses (getifaddrs)", { error: errnoName(found) });
+      this.unreadable = true;
       return null;
     }
+    this.unreadable = false;
     const seen = new Map<string, SockAddr>();
     for (const entry of found) {
       const addr = decodeSockAddr(entry.addr);
