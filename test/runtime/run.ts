@@ -3,7 +3,8 @@
 //      scripts, lintian included), a second amd64 .deb with a higher version
 //      (upgrade test) and the OCI image (`bun run image`)
 //   2. bun test test/runtime/*.runtime.ts: the .deb under a booted systemd
-//      (systemd-nspawn) and the image under podman
+//      (systemd-nspawn), four instances of epoll-echo@.service on one port
+//      there, and the image under podman
 //   3. the TCP, UDP and lifecycle end-to-end files again, against the arm64
 //      binary taken out of the arm64 .deb, under qemu-aarch64
 // A part whose tools are missing is skipped with the reason printed. Each
@@ -96,8 +97,8 @@ else {
 }
 
 let s = performance.now();
-if ((await bunTest(["./test/runtime/systemd.runtime.ts", "./test/runtime/image.runtime.ts"], env)) !== 0) failed = true;
-step("bun test: systemd + image", (performance.now() - s) / 1000);
+if ((await bunTest(["./test/runtime/systemd.runtime.ts", "./test/runtime/instances.runtime.ts", "./test/runtime/image.runtime.ts"], env)) !== 0) failed = true;
+step("bun test: systemd, instances, image", (performance.now() - s) / 1000);
 
 const qemuReason = skipReason(["qemu-aarch64"]) ?? (run(["test", "-d", QEMU[2]!]).code === 0 ? null : `${QEMU[2]} missing (apt-get install libc6-arm64-cross)`);
 if (qemuReason || !arm64Bin) {
