@@ -10,6 +10,7 @@ import { TcpClient, bytes } from "../support/net.ts";
 import { parseExposition, sample, scrape } from "../support/metrics.ts";
 import { makeCert, type TestCert } from "../support/tls.ts";
 import { encodeProxyHeader } from "../../src/core/proxy-header.ts";
+import { PENDING_SLACK } from "../../src/server/tls-server.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "epoll-echo-tls-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -123,6 +124,36 @@ test("TLS shares --max-tcp with plain TCP: the next client, TLS or not, gets 'se
     expect((await plain.readToEnd()).toString()).toBe("server busy\n");
     tlsHolder.close();
   } finally {
+    expect(await d.stop()).toBe(0);
+  }
+});
+
+test(`handshakes in flight are capped at --max-tcp + ${PENDING_SLACK}: the next raw connection is cut at once and counted busy`, async () => {
+  const d = await startDaemon(["--port", "0", "--max-tcp", "1", "--metrics", "127.0.0.1:0", ...tlsArgs(liveFiles(first))]);
+  const port = await tlsPortOf(d);
+  const metrics = (await d.waitForLog(/metrics at (http:\S+)/))[1]!;
+  const silent: TcpClient[] = [];
+  try {
+    for (let i = 0; i < 1 + PENDING_SLACK; i++) silent.push(await TcpClient.connect(port));
+    const extra = await TcpClient.connect(port);
+    const t0 = performance.now();
+    expect((await extra.readToEnd(3000)).length).toBe(0); // cut, long before the 10 s handshake deadline
+    expect(performance.now() - t0).toBeLessThan(3000);
+    expect(sample(parseExposition((await scrape(metrics)).body), "epoll_echo_tcp_rejected_busy_total")).toBe(1);
+    for (const s of silent.splice(0)) s.close();
+    // Once the silent ones are gone, a real TLS client gets in.
+    const deadline = performance.now() + 3000;
+    let echoed = "";
+    while (echoed === "" && performance.now() < deadline) {
+      const c = await TcpClient.connectTls(port, { ca: first.cert }).catch(() => null);
+      if (c === null) continue;
+      c.send("after\n");
+      echoed = (await c.read(6).catch(() => Buffer.alloc(0))).toString();
+      c.close();
+    }
+    expect(echoed).toBe("after\n");
+  } finally {
+    for (const s of silent) s.close();
     expect(await d.stop()).toBe(0);
   }
 });
