@@ -96,6 +96,10 @@ export async function bindTcp<D>(proto: "TCP" | "TLS", where: TcpBindOptions, ha
   if (where.addresses.length === 0) {
     return bindDualStack(proto, where.port, async (h, p) => open(h, p), (l) => listenerFd(l), (l) => l.port, log);
   }
+  for (const address of where.addresses) {
+    const missing = missingInterface(address);
+    if (missing !== null) throw new BindError(`cannot listen on ${address}: no interface ${missing}`);
+  }
   const sockets: TCPSocketListener<D>[] = [];
   let bound = where.port;
   for (const address of where.addresses) {
@@ -109,6 +113,14 @@ export async function bindTcp<D>(proto: "TCP" | "TLS", where: TcpBindOptions, ha
     }
   }
   return { sockets, port: bound };
+}
+
+/** The interface a literal's zone names (fe80::1%eth0) when there is no such interface; Bun's own error would not say why. */
+function missingInterface(literal: string): string | null {
+  const zone = literal.indexOf("%");
+  if (zone < 0 || /^[0-9]+$/.test(literal.slice(zone + 1))) return null;
+  const name = literal.slice(zone + 1);
+  return libc.interfaceIndex(name) === 0 ? name : null;
 }
 
 /**

@@ -2,7 +2,8 @@
 // a usage error, an address this host does not have a one-line startup error.
 import { expect, test } from "bun:test";
 import * as net from "node:net";
-import { runBinary, startDaemon } from "../support/daemon.ts";
+import { BINARY, runBinary, startDaemon, type Daemon } from "../support/daemon.ts";
+import { createTestNetns, exchangeInNetns, type TestNetns } from "../support/netns.ts";
 import { TcpClient, udpRequest } from "../support/net.ts";
 
 const tcpRefused = (port: number, host: string) =>
@@ -71,4 +72,29 @@ test("a bad literal is a usage error, exit 2", () => {
     expect(r.code).toBe(2);
     expect(r.stderr.split("\n")[0]).toBe(`epoll-echo: --listen: expected an IPv4 or IPv6 address, got ${JSON.stringify(bad)}`);
   }
+});
+
+/** Network namespaces need root and iproute2 (createTestNetns says why when it cannot). */
+const noNetns = process.getuid?.() !== 0 || !Bun.which("ip");
+
+test.skipIf(noNetns)("--listen with a zone (fe80::77%lo, by interface name): TCP and UDP echo there", async () => {
+  const ns = createTestNetns() as TestNetns;
+  const ip = (...args: string[]) => expect(Bun.spawnSync(["ip", "-n", ns.name, ...args]).exitCode).toBe(0);
+  let d: Daemon | null = null;
+  try {
+    ip("addr", "add", "fe80::77/64", "dev", "lo", "nodad");
+    d = await startDaemon(["--port", "0", "--listen", "fe80::77%lo"], { command: [...ns.exec, BINARY] });
+    expect(d.stderr()).toMatch(/starting.* listen=fe80::77%lo /);
+    expect(exchangeInNetns(ns, "tcp", "fe80::77%lo", d.tcpPort, "zoned\n").toString()).toBe("zoned\n");
+    expect(exchangeInNetns(ns, "udp", "fe80::77%lo", d.udpPort, "zoned").toString()).toBe("zoned");
+  } finally {
+    if (d) expect(await d.stop()).toBe(0);
+    ns.remove();
+  }
+});
+
+test("a zone naming no interface: one line naming it, exit 1", () => {
+  const r = runBinary(["--port", "0", "--listen", "fe80::77%nosuch0"]);
+  expect(r.code).toBe(1);
+  expect(r.stderr).toMatch(/ERROR\s+cannot listen on fe80::77%nosuch0: no interface nosuch0\n$/);
 });
