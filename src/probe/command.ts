@@ -1,5 +1,5 @@
 // Command mode: send one /command, wait for its one-line reply.
-import { openUdp, TcpLink, udpErrorText, type Endpoint, type StreamOptions } from "./net.ts";
+import { openUdp, streamProto, TcpLink, udpErrorText, type Endpoint, type StreamOptions } from "./net.ts";
 import type { CommandReport } from "./report.ts";
 import type { Stopper } from "./stopper.ts";
 
@@ -31,7 +31,7 @@ export async function sendCommand(p: CommandParams): Promise<CommandReport> {
 
 async function commandTcp(p: CommandParams): Promise<CommandReport> {
   const link = await TcpLink.connect(p.endpoints, p.timeoutMs, p.stream);
-  const report: CommandReport = { target: p.target, address: link.endpoint.address, proto: "tcp", command: p.command, reply: null, rttMs: null };
+  const report: CommandReport = { target: p.target, address: link.endpoint.address, proto: streamProto(p.stream), command: p.command, reply: null, rttMs: null };
   try {
     const t0 = performance.now();
     link.write(encoder.encode(p.command + "\n"));

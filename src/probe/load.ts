@@ -17,7 +17,7 @@ import { LatencyHistogram } from "../core/latency.ts";
 import { readSeq, writeLine, writeSeq } from "../core/payload.ts";
 import { WriteQueue } from "../core/write-queue.ts";
 import { errorCode, errorText } from "../core/error-text.ts";
-import { openStream, openUdp, ProbeConnectError, formatHostPort, type Endpoint, type StreamOptions, type UdpClient } from "./net.ts";
+import { openStream, openUdp, ProbeConnectError, streamProto, formatHostPort, type Endpoint, type StreamOptions, type UdpClient } from "./net.ts";
 import type { LoadReport, Progress } from "./report.ts";
 import type { Stopper } from "./stopper.ts";
 
@@ -525,7 +525,7 @@ export async function runLoad(p: LoadParams): Promise<LoadReport> {
   return {
     target: p.target,
     address: ep.address,
-    proto: p.udp ? "udp" : "tcp",
+    proto: p.udp ? "udp" : streamProto(p.stream),
     size: p.size,
     connections: p.connections,
     pipeline: p.pipeline,

@@ -2,7 +2,7 @@
 // status: 0 all intact, 1 something lost or wrong, 2 usage or connection error.
 import { nodeFs } from "../sys/node-fs.ts";
 import { parseProbeCli, type ProbeOptions } from "../cli/probe-command.ts";
-import { formatHostPort, ProbeConnectError, resolve, type StreamOptions } from "./net.ts";
+import { formatHostPort, ProbeConnectError, resolve, streamProto, type StreamOptions } from "./net.ts";
 import { errorWords } from "../core/error-text.ts";
 import { pingTcp, pingUdp } from "./ping.ts";
 import { runLoad } from "./load.ts";
@@ -70,7 +70,7 @@ async function run(o: ProbeOptions, stop: Stopper): Promise<number> {
   const target = formatHostPort(o.host, o.port);
   const stream = streamOptions(o);
   const endpoints = await resolve(o.host, o.port);
-  const proto = o.udp ? "udp" : "tcp";
+  const proto = o.udp ? "udp" : streamProto(stream);
 
   switch (o.mode.kind) {
     case "command": {

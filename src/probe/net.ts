@@ -52,6 +52,11 @@ export interface StreamOptions {
   proxy: 1 | 2 | null;
 }
 
+/** How a stream is labelled in the probe's reports. */
+export function streamProto(stream: StreamOptions): "tcp" | "tls" {
+  return stream.tls ? "tls" : "tcp";
+}
+
 /** A plain TCP stream: no TLS, no PROXY header. */
 export const PLAIN: StreamOptions = { tls: null, proxy: null };
 

@@ -2,8 +2,8 @@
 // byte against what was sent, one printed line per reply, then a summary.
 import { describeMismatch, firstDifference, makeLine, readSeq } from "../core/payload.ts";
 import { summarize } from "../core/latency.ts";
-import { openUdp, TcpLink, udpErrorText, type Endpoint, type StreamOptions } from "./net.ts";
-import type { PingReport, ReplyRecord } from "./report.ts";
+import { openUdp, streamProto, TcpLink, udpErrorText, type Endpoint, type StreamOptions } from "./net.ts";
+import type { PingReport, ProbeProto, ReplyRecord } from "./report.ts";
 import type { Stopper } from "./stopper.ts";
 
 export interface PingParams {
@@ -22,7 +22,7 @@ export interface PingParams {
   onReply(record: ReplyRecord): void;
 }
 
-function newReport(p: PingParams, address: string, proto: "tcp" | "udp"): PingReport {
+function newReport(p: PingParams, address: string, proto: ProbeProto): PingReport {
   return { target: p.target, address, proto, size: p.size, sent: 0, received: 0, lost: 0, mismatched: 0, late: 0, rtt: summarize([]), replies: [] };
 }
 
@@ -51,7 +51,7 @@ function record(report: PingReport, rtts: number[], r: ReplyRecord, p: PingParam
 /** TCP: one connection; after a timeout or a close, the next line gets a fresh one. */
 export async function pingTcp(p: PingParams): Promise<PingReport> {
   let link: TcpLink | null = await TcpLink.connect(p.endpoints, p.timeoutMs, p.stream);
-  const report = newReport(p, link.endpoint.address, "tcp");
+  const report = newReport(p, link.endpoint.address, streamProto(p.stream));
   p.onStart(link.endpoint.address);
   const rtts: number[] = [];
   try {

@@ -1,7 +1,6 @@
 // What the probe prints: per-reply lines, summaries, the load progress line
 // and the JSON reports. Pure: data in, text out.
 import type { RttSummary } from "../core/latency.ts";
-import type { Transport } from "../core/commands.ts";
 import { isLoopback } from "../core/peer.ts";
 
 export interface ReplyRecord {
@@ -15,10 +14,13 @@ export interface ReplyRecord {
   detail?: string;
 }
 
+/** What a report says was probed: TCP, TLS (over TCP) or UDP. */
+export type ProbeProto = "tcp" | "tls" | "udp";
+
 export interface PingReport {
   target: string;
   address: string;
-  proto: Transport;
+  proto: ProbeProto;
   size: number;
   sent: number;
   received: number;
@@ -33,7 +35,7 @@ export interface PingReport {
 export interface LoadReport {
   target: string;
   address: string;
-  proto: Transport;
+  proto: ProbeProto;
   size: number;
   connections: number;
   pipeline: number;
@@ -51,7 +53,7 @@ export interface LoadReport {
 export interface CommandReport {
   target: string;
   address: string;
-  proto: Transport;
+  proto: ProbeProto;
   command: string;
   /** The reply without its line terminator, or null when none came. */
   reply: string | null;
@@ -66,9 +68,9 @@ export const commandOk = (r: CommandReport) => r.reply !== null && !r.reply.star
 /** Milliseconds with three decimals (microsecond resolution). */
 export const ms = (v: number) => v.toFixed(3);
 
-export function pingHeader(target: string, address: string, proto: Transport, count: number, size: number): string {
+export function pingHeader(target: string, address: string, proto: ProbeProto, count: number, size: number): string {
   const via = target.startsWith(address) || target.startsWith(`[${address}]`) ? "" : ` (${address})`;
-  const what = proto === "tcp" ? "lines" : "datagrams";
+  const what = proto === "udp" ? "datagrams" : "lines";
   return `PROBE ${target}${via} ${proto}: ${count} ${what} of ${size} bytes\n`;
 }
 
@@ -135,7 +137,7 @@ export function progressLine(p: Progress): string {
 export function loadSummary(r: LoadReport): string {
   const rate = r.durationS > 0 ? r.received / r.durationS : 0;
   const mb = r.durationS > 0 ? r.bytes / r.durationS / 1e6 : 0;
-  const what = r.proto === "tcp" ? `${r.connections} connections` : `${r.connections} sockets`;
+  const what = r.proto === "udp" ? `${r.connections} sockets` : `${r.connections} connections`;
   const late = r.late > 0 ? `, ${r.late} late` : "";
   return (
     `--- load ${r.target} ${r.proto}: ${what} x ${r.pipeline} in flight, ${r.size}-byte lines, ${r.durationS.toFixed(2)} s ---\n` +

@@ -30,12 +30,14 @@ describe("--tls", () => {
     let r = await probe([`localhost:${tlsPort}`, "--tls", "--ca", cert.certFile, "--proxy", "v2", "--count", "3", "--interval", "0"]);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/3 sent, 3 received, 0 lost, 0 mismatched/);
+    expect(r.stdout).toMatch(new RegExp(`^PROBE localhost:${tlsPort} \\(\\S+\\) tls: 3 lines of 64 bytes\n`));
+    expect(r.stdout).toContain(`--- localhost:${tlsPort} tls probe ---`);
     r = await probe([`localhost:${tlsPort}`, "--tls", "--ca", cert.certFile, "--proxy", "v1", "--command", "/whoami"]);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^(127\.0\.0\.1|::1) [1-9][0-9]*\n$/);
     r = await probe([`127.0.0.1:${tlsPort}`, "--tls", "--insecure", "--proxy", "v2", "--load", "--connections", "2", "--pipeline", "8", "--duration", "0.5", "--json"]);
     expect(r.code).toBe(0);
-    expect(JSON.parse(r.stdout)).toMatchObject({ mode: "load", lost: 0, mismatched: 0, ok: true });
+    expect(JSON.parse(r.stdout)).toMatchObject({ mode: "load", proto: "tls", lost: 0, mismatched: 0, ok: true });
   });
 
   test("a certificate the CA does not vouch for, or a name it is not for: exit 2, one line", async () => {
