@@ -38,8 +38,10 @@ export const PROBE_FLAGS = {
 
 /** Longest TCP line the probe sends (the server's --max-line can go to 1 MiB). */
 export const MAX_TCP_SIZE = (1 << 20) + 1;
-/** Largest UDP datagram the probe sends (IPv4's limit; IPv6's is a little higher). */
-export const MAX_UDP_SIZE = 65507;
+/** Largest UDP datagram the probe sends: IPv6's limit (65,535 less the 8-byte UDP header); the server's --max-datagram default. */
+export const MAX_UDP_SIZE = 65527;
+/** Largest over IPv4 (the 20-byte IP header also counts), checked once the target's address is known. */
+export const MAX_UDP4_SIZE = 65507;
 
 export type ProbeMode =
   | { kind: "ping"; count: number; intervalMs: number }

@@ -1,7 +1,7 @@
 // `epoll-echo probe`: parse, run the chosen mode, print, and return the exit
 // status: 0 all intact, 1 something lost or wrong, 2 usage or connection error.
 import { nodeFs } from "../sys/node-fs.ts";
-import { parseProbeCli, type ProbeOptions } from "../cli/probe-command.ts";
+import { MAX_UDP4_SIZE, parseProbeCli, type ProbeOptions } from "../cli/probe-command.ts";
 import { formatHostPort, ProbeConnectError, resolve, streamProto, type StreamOptions } from "./net.ts";
 import { errorWords } from "../core/error-text.ts";
 import { pingTcp, pingUdp } from "./ping.ts";
@@ -71,6 +71,9 @@ async function run(o: ProbeOptions, stop: Stopper): Promise<number> {
   const stream = streamOptions(o);
   const endpoints = await resolve(o.host, o.port);
   const proto = o.udp ? "udp" : streamProto(stream);
+  if (o.udp && o.size > MAX_UDP4_SIZE && endpoints[0]!.family === 4) {
+    throw new ProbeConnectError(`--size: ${o.size} bytes do not fit in an IPv4 UDP datagram to ${endpoints[0]!.address} (at most ${MAX_UDP4_SIZE})`);
+  }
 
   switch (o.mode.kind) {
     case "command": {

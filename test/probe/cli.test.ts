@@ -115,7 +115,7 @@ describe("parseProbeCli", () => {
       [["h", "--count", "-1"], '--count: expected a whole number, got "-1"'],
       [["h", "--interval", "x"], '--interval: expected a whole number from 0 to 3600000, got "x"'],
       [["h", "--size", "10"], "--size: 10 is out of range (11 to 1048577)"],
-      [["h", "--udp", "--size", "65508"], "--size: 65508 is out of range (11 to 65507)"],
+      [["h", "--udp", "--size", "65528"], "--size: 65528 is out of range (11 to 65527)"],
       [["h", "--timeout", "0"], "--timeout: 0 is out of range (1 to 3600000)"],
       [["h", "--udp=yes"], "--udp: takes no value"],
       [["h", "--connections", "2"], "--connections: only with --load"],

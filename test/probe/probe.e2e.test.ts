@@ -74,6 +74,13 @@ describe("probe against the real server", () => {
     const udp = await probe([`127.0.0.1:${d.udpPort}`, "--udp", "--count", "2", "--interval", "0", "--size", "65507"]);
     expect(udp.code).toBe(0);
     expectPingOutput(udp.stdout, `127.0.0.1:${d.udpPort}`, "udp", 2, 65507);
+    // IPv6 carries 20 bytes more: the server's --max-datagram default, 65,527.
+    const udp6 = await probe([`[::1]:${d.udpPort}`, "--udp", "--count", "2", "--interval", "0", "--size", "65527"]);
+    expect(udp6.code).toBe(0);
+    expectPingOutput(udp6.stdout, `[::1]:${d.udpPort}`, "udp", 2, 65527);
+    const tooBig4 = await probe([`127.0.0.1:${d.udpPort}`, "--udp", "--size", "65508"]);
+    expect(tooBig4.code).toBe(2);
+    expect(tooBig4.stderr).toBe("epoll-echo probe: --size: 65508 bytes do not fit in an IPv4 UDP datagram to 127.0.0.1 (at most 65507)\n");
   });
 
   test("--json: one JSON report on stdout", async () => {
