@@ -5,7 +5,7 @@ import { REPLY } from "../core/commands.ts";
 import { commandEnd, SLASH } from "../core/framing.ts";
 import { errorText } from "../core/error-text.ts";
 import type { CommandRunner } from "./command-runner.ts";
-import { isLoopback, formatPeer } from "../core/peer.ts";
+import { isLoopback, formatPeer, plainAddress } from "../core/peer.ts";
 import type { Logger } from "../sys/log.ts";
 import type { Stats } from "../core/stats.ts";
 import { SourceRateLimiter } from "../core/source-rate-limit.ts";
@@ -93,10 +93,12 @@ export class UdpService {
       this.refuseOwnPort(address, port, now);
       return;
     }
-    if (stats.udpPeerSeen(address, port, now)) this.armSweep();
+    // The dual-stack wildcard socket shows IPv4 peers as ::ffff:a.b.c.d: one peer whichever socket it reached.
+    const source = plainAddress(address);
+    if (stats.udpPeerSeen(source, port, now)) this.armSweep();
     // Silently: an ERR reply would reflect too. Loopback cannot be forged from another host.
     const limiter = this.limiter;
-    if (limiter !== null && !isLoopback(address) && !limiter.take(address, now)) {
+    if (limiter !== null && !isLoopback(source) && !limiter.take(source, now)) {
       this.rateLimited(address, port, now);
       return;
     }

@@ -1,11 +1,24 @@
-// The UDP sockets, one per local address, so that a reply leaves from the
-// address its datagram was sent to. A socket bound to the wildcard answers
-// from whatever address the routing table picks (Bun has no IP_PKTINFO), and
-// a client whose UDP socket is connected never sees a reply that comes from
-// another address than the one it asked: a host's alias, a load balancer's
-// VIP on lo, an anycast address. So, as NTP and DNS servers do, the wildcard
-// is spread into one socket per address (getifaddrs), re-scanned every
-// UDP_RESCAN_MS and on SIGHUP; --listen addresses are bound as given.
+// The UDP sockets, so that a reply leaves from the address its datagram was
+// sent to. A socket bound to the wildcard answers from whatever address the
+// routing table picks (Bun has no IP_PKTINFO), and a client whose UDP socket
+// is connected never sees a reply that comes from another address than the
+// one it asked: a host's alias, a load balancer's VIP on lo, an anycast
+// address. So, as NTP and DNS servers do, every local address (getifaddrs)
+// gets a socket of its own; --listen addresses are bound as given.
+//
+// For the wildcard, start() binds one dual-stack wildcard socket only (a port
+// in use is a startup error there) and the per-address sockets follow once
+// the server is serving. Linux hands a datagram to the most specific socket
+// bound to its destination, so from then on the wildcard only gets datagrams
+// for addresses that have no socket yet. It still answers them (from the
+// source the route picks), and each one asks for a rescan (RescanTrigger: at
+// most one a second, no timer while nothing arrives); SIGHUP rescans too.
+//
+// A specific socket may share the wildcard's port only if both have
+// SO_REUSEADDR, and on Linux UDP that option would also let any local process
+// bind one of our addresses on our port and take its datagrams. So it is on
+// only around our own binds (on the new socket and the wildcard) and cleared
+// on both right after.
 //
 // Each socket is made through the ffi layer (socket, setsockopt, bind) and
 // handed to Bun.udpSocket({ fd }), as socket activation does: that is also
@@ -15,9 +28,10 @@
 import type { udp } from "bun";
 import type { UdpSocket } from "./udp-server.ts";
 import * as libc from "../sys/libc.ts";
-import { errnoName } from "../core/error-text.ts";
+import { errnoName, errorText } from "../core/error-text.ts";
 import type { Logger } from "../sys/log.ts";
 import { AF_INET, AF_INET6, decodeSockAddr, encodeSockAddr, isWildcard, withPort, type SockAddr } from "../core/sockaddr.ts";
+import { RescanTrigger } from "../core/rescan-trigger.ts";
 import { adoptUdp, BindError, bindFailureReason, boundPort } from "./bind.ts";
 
 type UdpHandlers = udp.SocketHandler<"uint8array">;
@@ -32,9 +46,9 @@ export function udpPlan(listen: readonly string[]): UdpPlan {
   return { kind: "fixed", addresses: [...listen] };
 }
 
-/** How often the local addresses are re-read (also on SIGHUP). */
-export const UDP_RESCAN_MS = 5000;
-/** Most sockets opened for the wildcard: each is a descriptor from the headroom kept beside --max-tcp. */
+/** Rescans asked for by datagrams on the wildcard start at least this far apart. */
+export const RESCAN_GAP_MS = 1000;
+/** Most per-address sockets: each is a descriptor from the headroom kept beside --max-tcp. */
 export const MAX_SCANNED_ADDRESSES = 16;
 
 export interface UdpSocketsOptions {
@@ -47,31 +61,43 @@ export interface UdpSocketsOptions {
   listAddresses?: () => libc.InterfaceAddress[] | number;
 }
 
+interface Bound {
+  socket: UdpSocket;
+  fd: number;
+}
+
 export class UdpSockets {
+  /** The per-address sockets, or the --listen ones, by address text. */
   private readonly open = new Map<string, UdpSocket>();
+  /** The scan plan's wildcard socket. */
+  private wildcard: (Bound & { addr: SockAddr }) | null = null;
   /** Addresses whose bind failed, warned about once, retried at each scan. */
   private readonly failing = new Set<string>();
   private tooMany = false;
-  /** getifaddrs failed at start: one wildcard socket instead, never re-scanned. */
-  private wildcard = false;
+  /** A scan has read the local addresses: from then on a datagram on the wildcard asks for a rescan. */
+  private scanned = false;
   /** The last getifaddrs failed (warned once until it works again). */
   private unreadable = false;
   private scanning: Promise<void> | null = null;
   private closed = false;
-  private timer: ReturnType<typeof setInterval> | null = null;
+  private readonly trigger = new RescanTrigger(RESCAN_GAP_MS);
+  /** The one scheduled rescan, if any. */
+  private timer: ReturnType<typeof setTimeout> | null = null;
   port = 0;
 
   constructor(private readonly opts: UdpSocketsOptions) {}
 
   get sockets(): UdpSocket[] {
-    return [...this.open.values()];
+    const all = [...this.open.values()];
+    if (this.wildcard !== null) all.push(this.wildcard.socket);
+    return all;
   }
 
   /**
-   * Bind the plan's addresses on `port` (0: the kernel picks for the first,
-   * the rest follow). A port in use, or any failure on a --listen address, is
-   * a startup error; a scanned address that cannot be bound yet (an IPv6
-   * address still in duplicate address detection) is retried at the next scan.
+   * Bind the --listen addresses on `port` (0: the kernel picks for the first,
+   * the rest follow), or the wildcard, whose per-address sockets are bound by
+   * a rescan scheduled for after the loop's first turn. Any failure here is a
+   * startup error.
    */
   async start(port: number): Promise<void> {
     this.port = port;
@@ -80,42 +106,64 @@ export class UdpSockets {
       if (plan.kind === "fixed") {
         for (const literal of plan.addresses) {
           const addr = resolve(literal);
-          await this.bindOne(addr, (err) => {
+          const bound = await this.bindOne(addr, this.opts.handlers, (err) => {
             throw new BindError(`cannot listen on UDP ${literal} port ${this.port}: ${bindFailureReason(err)}`);
           });
+          if (bound !== null) this.open.set(addr.text, bound.socket);
         }
+        this.logSet();
       } else {
-        const scanned = this.scan();
-        if (scanned === null) return await this.bindWildcard(plan.ipv4Only);
-        for (const addr of scanned) {
-          await this.bindOne(addr, (err) => {
-            if (isTransient(err)) return this.warnFailure(addr, err);
-            throw new BindError(`cannot listen on UDP ${addr.text} port ${this.port}: ${bindFailureReason(err)}`);
-          });
-        }
-        if (this.open.size === 0) throw new BindError(`cannot listen on UDP port ${port}: no local address could be bound`);
-        this.timer = setInterval(() => void this.rescan(), UDP_RESCAN_MS);
-        this.timer.unref();
+        await this.bindWildcard(plan.ipv4Only);
+        // Timers run after the loop's first poll: the clients already waiting are served first.
+        this.schedule(0);
       }
     } catch (err) {
       this.close();
       throw err;
     }
-    this.logSet();
   }
 
   /** Re-read the local addresses: bind the new ones, close the gone ones, log the set when it changed. */
   rescan(): Promise<void> {
-    if (this.opts.plan.kind !== "scan" || this.wildcard || this.closed) return Promise.resolve();
+    if (this.opts.plan.kind !== "scan" || this.closed) return Promise.resolve();
     this.scanning ??= this.rescanNow().finally(() => (this.scanning = null));
     return this.scanning;
   }
 
+  /** Stop rescanning and close every socket. */
+  close(): void {
+    this.closed = true;
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+    for (const socket of this.sockets) socket.close();
+    this.open.clear();
+    this.wildcard = null;
+  }
+
+  private schedule(delayMs: number): void {
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.trigger.fired();
+      this.rescan().catch((err: unknown) => this.opts.log.warn("UDP address rescan failed", { error: errorText(err) }));
+    }, delayMs);
+    this.timer.unref();
+  }
+
+  /** A datagram reached the wildcard: its destination has no socket of its own (yet). */
+  private readonly onWildcard = (): void => {
+    if (!this.scanned || this.closed) return;
+    const delay = this.trigger.ask(performance.now());
+    if (delay !== null) this.schedule(delay);
+  };
+
   private async rescanNow(): Promise<void> {
+    this.trigger.started(performance.now());
     const scanned = this.scan();
     if (scanned === null) return; // logged; keep the sockets there are
+    const first = !this.scanned;
+    this.scanned = true;
     const wanted = new Map(scanned.map((a) => [a.text, a]));
-    let changed = false;
+    let changed = first;
     for (const [text, socket] of this.open) {
       if (wanted.has(text)) continue;
       socket.close();
@@ -126,108 +174,130 @@ export class UdpSockets {
     for (const [text, addr] of wanted) {
       if (this.closed) return;
       if (this.open.has(text)) continue;
-      if (await this.bindOne(addr, (err) => this.warnFailure(addr, err))) changed = true;
+      const bound = await this.bindOne(addr, this.opts.handlers, (err) => this.warnFailure(addr, err));
+      if (bound === null) continue;
+      this.open.set(text, bound.socket);
+      this.failing.delete(text);
+      changed = true;
     }
     if (changed) this.logSet();
   }
 
-  /** Stop rescanning and close every socket. */
-  close(): void {
-    this.closed = true;
-    if (this.timer !== null) clearInterval(this.timer);
-    for (const socket of this.open.values()) socket.close();
-    this.open.clear();
-  }
-
   /**
-   * getifaddrs failed (a sandbox without AF_NETLINK, say): rather than not
-   * start, answer on the wildcard with one plain dual-stack socket, with the
-   * old flaw that a reply to a secondary address may leave from another one.
+   * The dual-stack wildcard (IPv4 only for 0.0.0.0, or where the kernel has
+   * no IPv6), bound without SO_REUSEADDR so that a port in use is refused.
+   * Its datagrams also ask for rescans.
    */
   private async bindWildcard(ipv4Only: boolean): Promise<void> {
-    this.wildcard = true;
     const fail = (err: { code: string }) => {
       throw new BindError(`cannot listen on UDP port ${this.port}: ${bindFailureReason(err)}`);
     };
+    const data = this.opts.handlers.data!;
+    const handlers: UdpHandlers = {
+      ...this.opts.handlers,
+      data: (...args) => {
+        this.onWildcard();
+        return data(...args);
+      },
+    };
     let addr = encodeSockAddr(ipv4Only ? "0.0.0.0" : "::")!;
     const noIPv6 = (err: { code: string }) => (err.code === "EAFNOSUPPORT" ? undefined : fail(err));
-    if (!(await this.bindOne(addr, ipv4Only ? fail : noIPv6, false))) {
+    let bound = await this.bindOne(addr, handlers, ipv4Only ? fail : noIPv6, { v6only: false });
+    if (bound === null) {
       addr = encodeSockAddr("0.0.0.0")!;
-      await this.bindOne(addr, fail);
+      bound = await this.bindOne(addr, handlers, fail);
     }
-    this.opts.log.warn(`UDP on the wildcard ${addr.text} only: a reply to a secondary address may leave from another one`);
-    this.logSet();
+    if (bound !== null) this.wildcard = { ...bound, addr };
   }
 
-  /** The local addresses the plan covers, at most MAX_SCANNED_ADDRESSES (warned once when there are more); null if they cannot be read. */
+  /**
+   * The local addresses the plan covers, at most MAX_SCANNED_ADDRESSES (warned
+   * once when there are more); null if they cannot be read (getifaddrs fails
+   * in a sandbox without AF_NETLINK, say): warned once, and until a scan
+   * works the wildcard answers alone.
+   */
   private scan(): SockAddr[] | null {
-    const plan = this.opts.plan;
     const found = (this.opts.listAddresses ?? libc.getifaddrs)();
     if (typeof found === "number") {
-      // Once at warning level; a re-scan every 5 s must not repeat it.
-      if (!this.unreadable) this.opts.log.warn("cannot read the local addresses (getifaddrs)", { error: errnoName(found) });
-      else this.opts.log.debug("cannot read the local addresses (getifaddrs)", { error: errnoName(found) });
+      if (!this.unreadable) {
+        this.opts.log.warn("cannot read the local addresses (getifaddrs)", { error: errnoName(found) });
+        if (!this.scanned) this.opts.log.warn(`UDP on the wildcard ${this.wildcard?.addr.text} only: a reply to a secondary address may leave from another one`);
+      } else {
+        this.opts.log.debug("cannot read the local addresses (getifaddrs)", { error: errnoName(found) });
+      }
       this.unreadable = true;
       return null;
     }
     this.unreadable = false;
+    const ipv4Only = this.wildcard?.addr.family === AF_INET;
     const seen = new Map<string, SockAddr>();
     for (const entry of found) {
       const addr = decodeSockAddr(entry.addr);
-      if (addr === null || (plan.kind === "scan" && plan.ipv4Only && addr.family !== AF_INET)) continue;
+      if (addr === null || (ipv4Only && addr.family !== AF_INET)) continue;
       seen.set(addr.text, addr);
     }
     const all = [...seen.values()];
     if (all.length > MAX_SCANNED_ADDRESSES && !this.tooMany) {
       this.tooMany = true;
-      this.opts.log.warn(`more than ${MAX_SCANNED_ADDRESSES} local addresses: UDP answers on the first ${MAX_SCANNED_ADDRESSES} only; choose them with --listen`, {
-        addresses: all.length,
-      });
+      this.opts.log.warn(
+        `more than ${MAX_SCANNED_ADDRESSES} local addresses: UDP has sockets for the first ${MAX_SCANNED_ADDRESSES}, the wildcard answers the others (from the address the route picks); choose them with --listen`,
+        { addresses: all.length },
+      );
     }
     return all.slice(0, MAX_SCANNED_ADDRESSES);
   }
 
-  /** Open, bind and adopt one socket; on failure call `failed` and return false. */
-  private async bindOne(addr: SockAddr, failed: (err: { code: string }) => void, v6only = true): Promise<boolean> {
+  /** Open, bind and adopt one socket; on failure call `failed` and return null. */
+  private async bindOne(addr: SockAddr, handlers: UdpHandlers, failed: (err: { code: string }) => void, how = { v6only: true }): Promise<Bound | null> {
     const fd = libc.socket(addr.family, libc.SOCK_DGRAM | libc.SOCK_NONBLOCK | libc.SOCK_CLOEXEC);
     const fail = (rc: number) => {
       if (fd >= 0) libc.close(fd);
       failed({ code: errnoName(rc) });
-      return false;
+      return null;
     };
     if (fd < 0) return fail(fd);
-    if (addr.family === AF_INET6) libc.setsockoptInt(fd, libc.IPPROTO_IPV6, libc.IPV6_V6ONLY, v6only ? 1 : 0);
+    if (addr.family === AF_INET6) libc.setsockoptInt(fd, libc.IPPROTO_IPV6, libc.IPV6_V6ONLY, how.v6only ? 1 : 0);
     if (this.opts.reusePort) {
       const rc = libc.setsockoptInt(fd, libc.SOL_SOCKET, libc.SO_REUSEPORT, 1);
       if (rc < 0) return fail(rc);
     }
-    const rc = libc.bind(fd, withPort(addr.bytes, this.port));
+    const rc = this.wildcard === null ? libc.bind(fd, withPort(addr.bytes, this.port)) : this.bindBesideWildcard(fd, addr, this.wildcard.fd);
     if (rc < 0) return fail(rc);
-    const socket = await adoptUdp(fd, this.opts.handlers);
+    const socket = await adoptUdp(fd, handlers);
     if (this.closed) {
       socket.close();
-      return false;
+      return null;
     }
     if (this.port === 0) this.port = boundPort(fd);
-    this.open.set(addr.text, socket);
-    this.failing.delete(addr.text);
-    return true;
+    return { socket, fd };
+  }
+
+  /** bind(2) on the wildcard's port, with SO_REUSEADDR on both sockets for that moment only (see the top of this file). */
+  private bindBesideWildcard(fd: number, addr: SockAddr, wildcardFd: number): number {
+    const reuse = (on: 0 | 1) => {
+      libc.setsockoptInt(fd, libc.SOL_SOCKET, libc.SO_REUSEADDR, on);
+      libc.setsockoptInt(wildcardFd, libc.SOL_SOCKET, libc.SO_REUSEADDR, on);
+    };
+    reuse(1);
+    const rc = libc.bind(fd, withPort(addr.bytes, this.port));
+    reuse(0);
+    return rc;
   }
 
   private warnFailure(addr: SockAddr, err: { code: string }): void {
     if (this.failing.has(addr.text)) return;
     this.failing.add(addr.text);
-    this.opts.log.warn(`cannot listen on UDP ${addr.text} port ${this.port} yet: ${bindFailureReason(err)}; retrying every ${UDP_RESCAN_MS / 1000} s`);
+    this.opts.log.warn(
+      `cannot listen on UDP ${addr.text} port ${this.port} yet: ${bindFailureReason(err)}; the wildcard answers it meanwhile, and a datagram to it (or SIGHUP) retries`,
+    );
   }
 
   private logSet(): void {
-    this.opts.log.info(`UDP addresses: ${[...this.open.keys()].join(", ")}`, { port: this.port, sockets: this.open.size });
+    const listed = [...this.open.keys()].join(", ");
+    const wildcard = this.wildcard?.addr.text;
+    const text = wildcard === undefined ? listed : listed === "" ? `${wildcard} (the wildcard only)` : `${listed} (others on the wildcard ${wildcard})`;
+    this.opts.log.info(`UDP addresses: ${text}`, { port: this.port, sockets: this.sockets.length });
   }
-}
-
-/** EADDRNOTAVAIL: the address is there but not usable yet (IPv6 duplicate address detection). */
-function isTransient(err: { code: string }): boolean {
-  return err.code === "EADDRNOTAVAIL";
 }
 
 /** A --listen literal as a sockaddr; an interface name as the zone is looked up. */

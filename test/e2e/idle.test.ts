@@ -31,8 +31,10 @@ test("the unit's environment turns off the GC helper pool and the allocator's sc
 });
 
 test("idle, no clients and then 20 idle clients: at most 1.5 and 4 wakeups/s in all", async () => {
-  // --listen: fixed addresses, so no periodic rescan of the local addresses (a timer of its own, 0.2/s)
-  d = await startDaemon(["--port", "0", "--listen", "127.0.0.1"], { env });
+  // Every address (no --listen): the per-address UDP sockets are bound just after start and rescanned only
+  // when a datagram reaches the wildcard socket or on SIGHUP, never on a timer.
+  d = await startDaemon(["--port", "0"], { env });
+  await d.waitForLog(/UDP addresses: /);
   await Bun.sleep(1000);
   const none = await measureWakeups(d.pid, 4000);
   for (let i = 0; i < 20; i++) {

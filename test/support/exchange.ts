@@ -1,15 +1,16 @@
 // A one-shot exchange as a separate program, for clients that must run
 // somewhere the test process is not (inside a network namespace):
-//   bun exchange.ts tcp|udp|udp-connected HOST PORT PAYLOAD_HEX [TIMEOUT_MS]
+//   bun exchange.ts tcp|udp|udp-connected HOST PORT PAYLOAD_HEX [TIMEOUT_MS [RETRY_MS]]
 // TCP: sends the payload, half-closes, prints everything received (hex) once
 // the server closes. UDP: sends one datagram, prints the reply (hex).
 // udp-connected: the same from a connected socket, which the kernel gives
-// only replies from HOST:PORT itself (as nc -u and most UDP clients do).
+// only replies from HOST:PORT itself (as nc -u and most UDP clients do); with
+// RETRY_MS it sends the datagram again every RETRY_MS until a reply comes.
 // Exits 2 on a socket error, 3 on timeout.
 import * as net from "node:net";
 import * as dgram from "node:dgram";
 
-const [proto, host, port, hex, timeout] = process.argv.slice(2);
+const [proto, host, port, hex, timeout, retry] = process.argv.slice(2);
 const payload = Buffer.from(hex ?? "", "hex");
 const done = (data: Buffer) => {
   process.stdout.write(data.toString("hex") + "\n");
@@ -29,6 +30,7 @@ if (proto === "udp-connected") {
     socket: { data: (_s, data) => done(Buffer.from(data)), error: (e) => fail(e as unknown as Error) },
   });
   sock.send(payload);
+  if (retry) setInterval(() => sock.send(payload), Number(retry));
 } else if (proto === "udp") {
   const sock = dgram.createSocket(host!.includes(":") ? "udp6" : "udp4");
   sock.on("message", done);

@@ -45,10 +45,15 @@ export function createTestNetns(): TestNetns | string {
 
 export type ExchangeProto = "tcp" | "udp" | "udp-connected";
 
-/** Run one exchange (see exchange.ts) from inside the namespace; the reply bytes, or "timeout" when none came. */
-export function tryExchangeInNetns(ns: TestNetns, proto: ExchangeProto, host: string, port: number, payload: string, timeoutMs = 5000): Buffer | "timeout" {
+/**
+ * Run one exchange (see exchange.ts) from inside the namespace; the reply
+ * bytes, or "timeout" when none came. With retryMs, udp-connected sends again
+ * every retryMs until answered.
+ */
+export function tryExchangeInNetns(ns: TestNetns, proto: ExchangeProto, host: string, port: number, payload: string, timeoutMs = 5000, retryMs?: number): Buffer | "timeout" {
   const script = new URL("./exchange.ts", import.meta.url).pathname;
-  const r = Bun.spawnSync([...ns.exec, process.execPath, script, proto, host, String(port), Buffer.from(payload).toString("hex"), String(timeoutMs)]);
+  const args = [proto, host, String(port), Buffer.from(payload).toString("hex"), String(timeoutMs), ...(retryMs === undefined ? [] : [String(retryMs)])];
+  const r = Bun.spawnSync([...ns.exec, process.execPath, script, ...args]);
   if (r.exitCode === 3) return "timeout";
   if (r.exitCode !== 0) throw new Error(`exchange ${proto} ${host}:${port} exited ${r.exitCode}: ${r.stderr.toString()}`);
   return Buffer.from(r.stdout.toString().trim(), "hex");
