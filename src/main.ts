@@ -45,7 +45,7 @@ async function main(argv: string[]): Promise<void> {
   const log = createLogger({
     output: journal ? "journal" : config.logFormat,
     verbosity: config.verbosity,
-    colour: !journal && config.logFormat === "text" && fdIsTerminal(2) && !process.env.NO_COLOR,
+    colour: () => !journal && config.logFormat === "text" && fdIsTerminal(2) && !process.env.NO_COLOR,
   });
   // Handlers go in before the sockets: a signal right after the readiness line
   // must already take the graceful path (and a SIGHUP must not end the process).
@@ -69,12 +69,15 @@ async function start(config: Config, log: Logger, reload: ReloadSignal): Promise
       });
     }
     const tlsCredentials = config.tls ? await loadTlsCredentials(config.tls, credentialsDirectory) : undefined;
-    const instance = config.instance ?? defaultInstance(hostname());
-    const effective = { ...config, maxTcp: budget?.maxTcp ?? config.maxTcp, instance };
+    // The hostname is asked for (uname) only when something shows the name:
+    // /instance, STATUS, /metrics or a printed startup line; a quiet start need not.
+    let hostName: string | undefined;
+    const instance = () => config.instance ?? (hostName ??= defaultInstance(hostname()));
+    const effective = { ...config, maxTcp: budget?.maxTcp ?? config.maxTcp };
     const activation = takeListenFds(process.env, process.pid, log);
     const adopted = (proto: "tcp" | "udp", port: number) => ((activation?.sockets[proto].length ?? 0) > 0 ? "adopted" : port);
-    log.info(`epoll-echo ${VERSION} starting`, {
-      instance,
+    if (log.infoOn) log.info(`epoll-echo ${VERSION} starting`, {
+      instance: instance(),
       listen: effective.listen.length > 0 ? effective.listen.join(",") : undefined,
       reuse_port: effective.reusePort || undefined,
       tcp_port: adopted("tcp", effective.tcpPort),
@@ -118,10 +121,10 @@ async function start(config: Config, log: Logger, reload: ReloadSignal): Promise
         throw new StartupError(`--metrics: port ${server.tcpPort} is the echo port; give the metrics listener a port of its own`);
       }
       const { startMetrics } = await import("./metrics/server.ts");
-      const metrics = startMetrics(effective.metrics, server.stats, { version: VERSION, instance }, log);
+      const metrics = startMetrics(effective.metrics, server.stats, { version: VERSION, instance: instance() }, log);
       log.info(`metrics at ${metrics.url}`);
     }
-    notifier?.ready(server.stats, instance);
+    notifier?.ready(server.stats, instance());
     void server.stopped.then(() => notifier?.close());
     return server;
   } catch (err) {

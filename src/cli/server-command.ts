@@ -113,9 +113,9 @@ function proxyFrom(raw: string | undefined): Cidr[] | null {
 
 /** All three TLS flags or none. */
 function tls(v: Values<typeof SERVER_FLAGS>): TlsConfig | null {
-  const given = (["tls-port", "tls-cert", "tls-key"] as const).filter((f) => v[f] !== undefined);
-  if (given.length === 0) return null;
-  if (given.length < 3) throw new UsageError("--tls-port, --tls-cert and --tls-key go together: give all three");
+  const given = Number(v["tls-port"] !== undefined) + Number(v["tls-cert"] !== undefined) + Number(v["tls-key"] !== undefined);
+  if (given === 0) return null;
+  if (given < 3) throw new UsageError("--tls-port, --tls-cert and --tls-key go together: give all three");
   return {
     port: integer("--tls-port", v["tls-port"], 0, 0, 65535),
     certFile: path("--tls-cert", v["tls-cert"])!,
@@ -129,6 +129,7 @@ function tls(v: Values<typeof SERVER_FLAGS>): TlsConfig | null {
  * wildcard next to other addresses would overlap them.
  */
 function listenAddresses(raw: string[]): string[] {
+  if (raw.length === 0) return [];
   const out: string[] = [];
   const seen = new Set<string>();
   for (const given of raw) {

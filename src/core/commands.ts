@@ -18,8 +18,8 @@ export interface CommandContext {
   /** The client as /whoami reports it (the socket peer, or the address a PROXY header carried), as Bun gives it. */
   clientAddress: string;
   clientPort: number;
-  /** This server's --instance name. */
-  instance: string;
+  /** This server's --instance name (asked for by /instance only). */
+  instance(): string;
   /** The configured shutdown token, or null when none is configured. */
   token: Uint8Array | null;
   now(): Date;
@@ -74,7 +74,7 @@ export function runCommand(buf: Uint8Array, start: number, end: number, ctx: Com
     case "whoami":
       return { name: "whoami", reply: bytes(`${plainAddress(ctx.clientAddress)} ${ctx.clientPort}\n`) };
     case "instance":
-      return { name: "instance", reply: bytes(ctx.instance + "\n") };
+      return { name: "instance", reply: bytes(ctx.instance() + "\n") };
     case "shutdown":
       return shutdown(buf, wordEnd, end, ctx);
     default:

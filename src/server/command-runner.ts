@@ -46,7 +46,8 @@ export class CommandRunner {
     private readonly stats: Stats,
     private readonly log: Logger,
     private readonly token: Uint8Array | null,
-    private readonly instance: string,
+    /** Asked for by /instance only: the default (the hostname) costs a uname call. */
+    private readonly instance: () => string,
   ) {}
 
   /**

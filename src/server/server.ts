@@ -34,8 +34,8 @@ export interface AdoptedSockets {
 export interface ServerOptions {
   log: Logger;
   token: Uint8Array | null;
-  /** The name /instance answers (--instance, or the hostname). */
-  instance: string;
+  /** The name /instance answers (--instance, or the hostname), asked for when first needed. */
+  instance: () => string;
   /** Descriptors from socket activation; they replace binding for their protocol. */
   adopted?: AdoptedSockets;
   /** Called once when a stop begins (signal or /shutdown), before clients are drained. */

@@ -4,7 +4,7 @@
 // journal's "<N>" priority prefix without our own timestamp.
 import * as libc from "./libc.ts";
 import { nodeFs } from "./node-fs.ts";
-import { createConsola, type LogObject } from "consola/core";
+import { createConsola, type ConsolaInstance, type LogObject } from "consola/core";
 import type { LogFormat, Verbosity } from "../core/config.ts";
 
 export type Fields = Record<string, string | number | boolean | null | undefined>;
@@ -12,19 +12,23 @@ export type LogOutput = LogFormat | "journal";
 
 // consola's numeric levels: 0 error, 1 warn, 3 info, 4 debug, 5 trace.
 const LEVEL_FOR_VERBOSITY = [1, 3, 4, 5] as const;
+type LevelName = "error" | "warn" | "info" | "debug" | "trace";
+const LEVEL: Record<LevelName, number> = { error: 0, warn: 1, info: 3, debug: 4, trace: 5 };
 const JOURNAL_PRIORITY: Record<string, number> = { fatal: 2, error: 3, warn: 4, info: 6, debug: 7, trace: 7 };
 const COLOUR: Record<string, string> = { error: "\x1b[31m", fatal: "\x1b[31m", warn: "\x1b[33m", debug: "\x1b[2m", trace: "\x1b[2m" };
 
 export interface LoggerOptions {
   output: LogOutput;
   verbosity: Verbosity;
-  /** Colour the level names (only when stderr is a terminal). */
-  colour?: boolean;
+  /** Colour the level names (only when stderr is a terminal); a function is asked once, when the first line is written. */
+  colour?: boolean | (() => boolean);
   /** Where finished lines go; stderr by default. */
   write?: (line: string) => void;
 }
 
 export interface Logger {
+  /** Info lines are written (not -q): worth checking before building a costly line. */
+  readonly infoOn: boolean;
   /** -v: worth checking before building fields on a hot path. */
   readonly debugOn: boolean;
   /** -vv: per-connection and per-line tracing. */
@@ -36,18 +40,29 @@ export interface Logger {
   trace(msg: string, fields?: Fields): void;
 }
 
+/**
+ * consola is built when the first line is written, not before: a quiet
+ * start (-q) writes none, and building it (with the colour question, an
+ * isatty call) cost every start about 0.3 ms. A level below the verbosity
+ * is a no-op that never reaches consola.
+ */
 export function createLogger(opts: LoggerOptions): Logger {
   const write = opts.write ?? ((line: string) => writeStderr(line));
-  const format = formatter(opts.output, opts.colour ?? false);
   const level = LEVEL_FOR_VERBOSITY[opts.verbosity];
-  const consola = createConsola({
-    level,
-    throttle: 0,
-    reporters: [{ log: (obj: LogObject) => write(format(obj)) }],
-  });
-  const at = (type: "error" | "warn" | "info" | "debug" | "trace") => (msg: string, fields?: Fields) =>
-    consola[type](msg, fields);
+  let consola: ConsolaInstance | null = null;
+  const build = (): ConsolaInstance => {
+    const colour = typeof opts.colour === "function" ? opts.colour() : (opts.colour ?? false);
+    const format = formatter(opts.output, colour);
+    return createConsola({
+      level,
+      throttle: 0,
+      reporters: [{ log: (obj: LogObject) => write(format(obj)) }],
+    });
+  };
+  const at = (type: LevelName) =>
+    LEVEL[type] > level ? () => {} : (msg: string, fields?: Fields) => void (consola ??= build())[type](msg, fields);
   return {
+    infoOn: level >= 3,
     debugOn: level >= 4,
     traceOn: level >= 5,
     error: at("error"),

@@ -9,7 +9,7 @@ const ctx = (over: Partial<CommandContext> = {}): CommandContext => ({
   peerIsLoopback: true,
   clientAddress: "::ffff:192.0.2.7",
   clientPort: 40123,
-  instance: "edge-1",
+  instance: () => "edge-1",
   token: b("s3cret"),
   now: () => new Date(Date.UTC(2026, 0, 2, 3, 4, 5)),
   stats: () => [7, 2, 3],
@@ -43,7 +43,7 @@ describe("commands", () => {
     const out = run("/instance");
     expect(text(out.reply)).toBe("edge-1\n");
     expect(out.name).toBe("instance");
-    expect(text(run("/instance x", { instance: "a\"b" }).reply)).toBe('a"b\n');
+    expect(text(run("/instance x", { instance: () => "a\"b" }).reply)).toBe('a"b\n');
   });
 
   test("unknown words, a bare slash and near misses are unknown-command", () => {

@@ -47,7 +47,7 @@ function connection() {
     log,
     stats,
     clock: new CoarseClock(),
-    commands: new CommandRunner(stats, log, null, "test"),
+    commands: new CommandRunner(stats, log, null, () => "test"),
     onShutdownRequest: () => {},
     output: outputPolicy(stats),
   });

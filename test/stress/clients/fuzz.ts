@@ -30,7 +30,7 @@ function ctx(transport: "tcp" | "udp"): CommandContext {
       throw new Deterministic("/whoami");
     },
     clientPort: 0,
-    get instance(): string {
+    instance: () => {
       throw new Deterministic("/instance");
     },
     token,

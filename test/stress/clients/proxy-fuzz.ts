@@ -96,7 +96,7 @@ function model(stream: Uint8Array, localPort: number): Uint8Array {
     peerIsLoopback: true,
     clientAddress: client.address,
     clientPort: client.port,
-    instance: "proxy-fuzz",
+    instance: () => "proxy-fuzz",
     token: null,
     now: () => new Date(0),
     stats: (): [number, number, number] => [0, 0, 0],
