@@ -6,8 +6,16 @@
 // purge them (mi_collect) at once: one pause of a few milliseconds, taken when
 // traffic stops (or when a large output backlog has just gone), never in the
 // middle of steady traffic.
+//
+// Once after start the server settles: a full collection, and the pages of
+// the executable that only startup touched are dropped from the process
+// (exe-pages.ts), so RSS at rest is what serving needs. It runs
+// SETTLE_AFTER_MS after the sockets are up if no TCP client is connected and
+// no datagram came in meanwhile, else at the end of the first busy spell: no
+// client waits on its pause.
 import type { Stats } from "../core/stats.ts";
 import type { Logger } from "../sys/log.ts";
+import { dropPages, executablePages } from "../sys/exe-pages.ts";
 
 /** Traffic (bytes in + out) since the last collection that makes one worth its pause once traffic stops. */
 export const TRIM_AFTER_BYTES = 4 * 1024 * 1024;
@@ -15,11 +23,15 @@ export const TRIM_AFTER_BYTES = 4 * 1024 * 1024;
 export const TRIM_AFTER_CONNECTIONS = 256;
 /** Queued output at least this large, then mostly gone, triggers a collection even while others are busy. */
 export const TRIM_BACKLOG_BYTES = 8 * 1024 * 1024;
+/** The settle step runs this long after start, if the server is at rest then. */
+export const SETTLE_AFTER_MS = 200;
 
 export class MemoryTrim {
   private trafficAtTrim = 0;
   private acceptedAtTrim = 0;
   private peakBacklog = 0;
+  private settleTimer: ReturnType<typeof setTimeout> | null = null;
+  private settlePending = false;
   /** Collections so far (for tests and /metrics). */
   trims = 0;
 
@@ -28,8 +40,25 @@ export class MemoryTrim {
     private readonly log: Logger,
   ) {}
 
+  /** Settle once, SETTLE_AFTER_MS from now if at rest then, else when the activity watch next reports quiet. */
+  settleAfterStart(): void {
+    const datagrams = this.stats.udpDatagrams;
+    this.settlePending = true;
+    this.settleTimer = setTimeout(() => {
+      this.settleTimer = null;
+      if (this.stats.tcpConnected === 0 && this.stats.udpDatagrams === datagrams) this.settle();
+    }, SETTLE_AFTER_MS);
+  }
+
+  stop(): void {
+    if (this.settleTimer !== null) clearTimeout(this.settleTimer);
+    this.settleTimer = null;
+    this.settlePending = false;
+  }
+
   /** One tick of the activity watch: collect when a burst is over. */
   tick(quiet: boolean): void {
+    if (quiet && this.settlePending && this.settleTimer === null) return this.settle();
     const s = this.stats;
     const backlog = s.tcpPendingOutput;
     if (backlog > this.peakBacklog) this.peakBacklog = backlog;
@@ -37,12 +66,35 @@ export class MemoryTrim {
     const traffic = s.tcpBytesIn + s.tcpBytesOut + s.udpBytesIn + s.udpBytesOut;
     const burst = traffic - this.trafficAtTrim >= TRIM_AFTER_BYTES || s.tcpAccepted - this.acceptedAtTrim >= TRIM_AFTER_CONNECTIONS;
     if (!backlogGone && !(quiet && burst)) return;
+    const peak = this.peakBacklog;
+    const gcMs = this.collect();
+    if (this.log.debugOn) this.log.debug("burst over: memory returned", { gc_ms: gcMs, backlog_peak: peak });
+  }
+
+  private settle(): void {
+    this.settlePending = false;
+    // Read /proc before the collection, so the collection frees what reading it allocated.
+    const pages = executablePages();
+    const gcMs = this.collect();
+    const t0 = performance.now();
+    const dropped = typeof pages === "string" ? pages : dropPages(pages);
+    if (typeof dropped === "string") this.log.debug("settled; the executable's pages stay mapped", { gc_ms: gcMs, reason: dropped });
+    else if (this.log.debugOn) this.log.debug("settled", { gc_ms: gcMs, exe_pages_dropped_kib: dropped, drop_ms: ms(performance.now() - t0) });
+  }
+
+  /** A full collection; its duration in ms. */
+  private collect(): number {
+    const s = this.stats;
     const t0 = performance.now();
     Bun.gc(true);
     this.trims++;
-    if (this.log.debugOn) this.log.debug("burst over: memory returned", { gc_ms: Math.round((performance.now() - t0) * 10) / 10, backlog_peak: this.peakBacklog });
-    this.trafficAtTrim = traffic;
+    this.trafficAtTrim = s.tcpBytesIn + s.tcpBytesOut + s.udpBytesIn + s.udpBytesOut;
     this.acceptedAtTrim = s.tcpAccepted;
-    this.peakBacklog = backlog;
+    this.peakBacklog = s.tcpPendingOutput;
+    return ms(performance.now() - t0);
   }
+}
+
+function ms(x: number): number {
+  return Math.round(x * 10) / 10;
 }

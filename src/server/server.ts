@@ -157,6 +157,7 @@ export async function startServer(config: Config, opts: ServerOptions): Promise<
       for (const s of udpAdopted) s.close();
       udpBound?.close();
       activity.stop();
+      trim.stop();
       tcp.stopSweeping();
       udp.stopSweeping();
       await drain(tcp);
@@ -166,6 +167,7 @@ export async function startServer(config: Config, opts: ServerOptions): Promise<
     return stopping;
   };
 
+  trim.settleAfterStart();
   log.info(`listening (TCP port=${tcpPort}, UDP port=${udpPort})`, {
     tls_port: tlsPort ?? undefined,
     tcp: adopted.tcp.length > 0 ? "adopted" : undefined,

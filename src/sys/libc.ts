@@ -1,5 +1,5 @@
 // The one module that talks to libc through bun:ffi (marked experimental
-// upstream, so it stays small): the socket and resource-limit calls that Bun's
+// upstream, so it stays small): the socket, resource-limit and memory calls that Bun's
 // own API does not expose. Every function returns plain values and reports
 // failure as a negative errno, never by throwing.
 import { CString, dlopen, FFIType, ptr, read, toArrayBuffer, type Pointer } from "bun:ffi";
@@ -28,6 +28,7 @@ const SIGNATURES = {
   recv: { args: [FFIType.i32, FFIType.ptr, FFIType.u64, FFIType.i32], returns: FFIType.i64 },
   isatty: { args: [FFIType.i32], returns: FFIType.i32 },
   uname: { args: [FFIType.ptr], returns: FFIType.i32 },
+  madvise: { args: [FFIType.ptr, FFIType.u64, FFIType.i32], returns: FFIType.i32 },
   __errno_location: { args: [], returns: FFIType.ptr },
 } as const;
 
@@ -65,6 +66,7 @@ export const EINTR = 4;
 export const MSG_PEEK = 0x2;
 export const MSG_DONTWAIT = 0x40;
 export const MSG_NOSIGNAL = 0x4000;
+export const MADV_DONTNEED = 4;
 
 function errno(): number {
   const p = symbols.__errno_location();
@@ -221,6 +223,11 @@ export function hostname(): string {
   const field = uts.subarray(UTS_FIELD, 2 * UTS_FIELD);
   const end = field.indexOf(0);
   return String.fromCharCode(...field.subarray(0, end < 0 ? field.length : end));
+}
+
+/** madvise(2) on [address, address + length) of this process; 0 or -errno. */
+export function madvise(address: number, length: number, advice: number): number {
+  return result(symbols.madvise(address as Pointer, length, advice));
 }
 
 export function isatty(fd: number): boolean {

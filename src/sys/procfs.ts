@@ -176,3 +176,41 @@ export function sockets(proto: "tcp" | "udp"): SocketRow[] {
 export function udpSockets(port: number): SocketRow[] {
   return sockets("udp").filter((r) => r.port === port);
 }
+
+/** One mapping of /proc/PID/smaps: its address range, permissions, file and page counts. */
+export interface Mapping {
+  start: number;
+  end: number;
+  /** "r-xp", "r--p", "rw-p", ...: the last letter is p (private) or s (shared). */
+  perms: string;
+  /** The device as the kernel prints it ("fe:00") and the inode; 0 for anonymous memory. */
+  dev: string;
+  inode: number;
+  /** The file, "[heap]", "[stack]", ... or "" (anonymous); a file replaced since ends in " (deleted)". */
+  path: string;
+  rssKiB: number;
+  /** Private copies of the mapping's pages (a private file page once written is one); 0 means every resident page is the file's own. */
+  anonymousKiB: number;
+}
+
+/** The mappings of /proc/PID/smaps text, with Rss and Anonymous (other fields are skipped). */
+export function parseSmaps(text: string): Mapping[] {
+  const out: Mapping[] = [];
+  let cur: Mapping | null = null;
+  for (const line of text.split("\n")) {
+    const head = /^([0-9a-f]+)-([0-9a-f]+) (\S{4}) [0-9a-f]+ (\S+) (\d+) *(.*)$/.exec(line);
+    if (head) {
+      cur = { start: parseInt(head[1]!, 16), end: parseInt(head[2]!, 16), perms: head[3]!, dev: head[4]!, inode: Number(head[5]), path: head[6]!, rssKiB: 0, anonymousKiB: 0 };
+      out.push(cur);
+      continue;
+    }
+    const field = /^(Rss|Anonymous):\s+(\d+) kB$/.exec(line);
+    if (field && cur) cur[field[1] === "Rss" ? "rssKiB" : "anonymousKiB"] = Number(field[2]);
+  }
+  return out;
+}
+
+/** The mappings of a process with their resident and private-copy sizes (/proc/PID/smaps). */
+export function mappings(pid: Pid): Mapping[] {
+  return parseSmaps(read(`/proc/${pid}/smaps`));
+}
