@@ -2,8 +2,8 @@
 // of each of its threads from /proc/PID/task/*/status, counted over a window.
 // A thread that sleeps in epoll_wait/futex and never wakes adds nothing; every
 // timer, scavenger pass or GC helper wake-up adds at least one switch.
-import { readFileSync } from "node:fs";
-import { threadSwitches } from "../../src/sys/procfs.ts";
+import { readFileSync, statSync } from "node:fs";
+import { mappings, threadSwitches } from "../../src/sys/procfs.ts";
 
 export interface WakeupFigure {
   /** All threads together, per second (voluntary + involuntary switches). */
@@ -56,4 +56,40 @@ export function unitEnvironment(root: string): Record<string, string> {
     }
   }
   return env;
+}
+
+/** The unit's settings taken out of `env`: a direct start from a shell that never heard of them. */
+export function withoutUnitEnvironment(env: Record<string, string | undefined>, root: string): Record<string, string | undefined> {
+  const unit = unitEnvironment(root);
+  return Object.fromEntries(Object.entries(env).filter(([k]) => !(k in unit)));
+}
+
+/** RSS of a process by kind, MiB: its executable's code (r-xp) and constants (r--p, file pages), anonymous memory, the rest. */
+export interface RssComposition {
+  total: number;
+  code: number;
+  constants: number;
+  anon: number;
+  other: number;
+}
+
+export function rssComposition(pid: number): RssComposition {
+  const exe = statSync(`/proc/${pid}/exe`).ino;
+  const kib = { total: 0, code: 0, constants: 0, anon: 0, other: 0 };
+  for (const m of mappings(pid)) {
+    kib.total += m.rssKiB;
+    kib.anon += m.anonymousKiB;
+    const file = m.rssKiB - m.anonymousKiB;
+    if (m.inode === exe && m.perms === "r-xp") kib.code += file;
+    else if (m.inode === exe && m.perms === "r--p") kib.constants += file;
+    else kib.other += file;
+  }
+  const mib = (k: number) => k / 1024;
+  return { total: mib(kib.total), code: mib(kib.code), constants: mib(kib.constants), anon: mib(kib.anon), other: mib(kib.other) };
+}
+
+/** "15.3 (code 3.8, constants 4.3, anon 4.0, other 3.3)" */
+export function formatRss(c: RssComposition): string {
+  const f = (x: number) => x.toFixed(1);
+  return `${f(c.total)} (code ${f(c.code)}, constants ${f(c.constants)}, anon ${f(c.anon)}, other ${f(c.other)})`;
 }
