@@ -83,3 +83,10 @@ export function isWildcard(literal: string): boolean {
   const start = a.family === AF_INET ? 4 : 8;
   return a.bytes.subarray(start, start + (a.family === AF_INET ? 4 : 16)).every((b) => b === 0);
 }
+
+/** The wildcard of a family (0.0.0.0 or ::), port 0, built without parsing text: it is on the startup path. */
+export function wildcardSockAddr(family: typeof AF_INET | typeof AF_INET6): SockAddr {
+  const bytes = new Uint8Array(family === AF_INET ? SOCKADDR_IN : SOCKADDR_IN6);
+  bytes[0] = family;
+  return { family, text: family === AF_INET ? "0.0.0.0" : "::", bytes };
+}

@@ -30,7 +30,7 @@ import type { UdpSocket } from "./udp-server.ts";
 import * as libc from "../sys/libc.ts";
 import { errnoName, errorText } from "../core/error-text.ts";
 import type { Logger } from "../sys/log.ts";
-import { AF_INET, AF_INET6, decodeSockAddr, encodeSockAddr, isWildcard, withPort, type SockAddr } from "../core/sockaddr.ts";
+import { AF_INET, AF_INET6, decodeSockAddr, encodeSockAddr, isWildcard, wildcardSockAddr, withPort, type SockAddr } from "../core/sockaddr.ts";
 import { RescanTrigger } from "../core/rescan-trigger.ts";
 import { adoptUdp, BindError, bindFailureReason, boundPort } from "./bind.ts";
 
@@ -46,6 +46,15 @@ export function udpPlan(listen: readonly string[]): UdpPlan {
   return { kind: "fixed", addresses: [...listen] };
 }
 
+/**
+ * The per-address sockets are bound this long after start. Not on the first
+ * loop turn: a client already waiting is served over the first turns (a TCP
+ * connection is accepted in one and read in the next; a UDP reply is sent on
+ * the turn after its datagram), and a scan among them (~2 ms cold, 7
+ * addresses) would delay its first echo by as much. Meanwhile the wildcard
+ * answers everyone.
+ */
+export const FIRST_SCAN_DELAY_MS = 100;
 /** Rescans asked for by datagrams on the wildcard start at least this far apart. */
 export const RESCAN_GAP_MS = 1000;
 /** Most per-address sockets: each is a descriptor from the headroom kept beside --max-tcp. */
@@ -96,8 +105,7 @@ export class UdpSockets {
   /**
    * Bind the --listen addresses on `port` (0: the kernel picks for the first,
    * the rest follow), or the wildcard, whose per-address sockets are bound by
-   * a rescan scheduled for after the loop's first turn. Any failure here is a
-   * startup error.
+   * a rescan FIRST_SCAN_DELAY_MS later. Any failure here is a startup error.
    */
   async start(port: number): Promise<void> {
     this.port = port;
@@ -114,8 +122,7 @@ export class UdpSockets {
         this.logSet();
       } else {
         await this.bindWildcard(plan.ipv4Only);
-        // Timers run after the loop's first poll: the clients already waiting are served first.
-        this.schedule(0);
+        this.schedule(FIRST_SCAN_DELAY_MS);
       }
     } catch (err) {
       this.close();
@@ -200,11 +207,11 @@ export class UdpSockets {
         return data(...args);
       },
     };
-    let addr = encodeSockAddr(ipv4Only ? "0.0.0.0" : "::")!;
+    let addr = wildcardSockAddr(ipv4Only ? AF_INET : AF_INET6);
     const noIPv6 = (err: { code: string }) => (err.code === "EAFNOSUPPORT" ? undefined : fail(err));
     let bound = await this.bindOne(addr, handlers, ipv4Only ? fail : noIPv6, { v6only: false });
     if (bound === null) {
-      addr = encodeSockAddr("0.0.0.0")!;
+      addr = wildcardSockAddr(AF_INET);
       bound = await this.bindOne(addr, handlers, fail);
     }
     if (bound !== null) this.wildcard = { ...bound, addr };

@@ -51,7 +51,7 @@ test("--listen 0.0.0.0: every IPv4 address, no IPv6", async () => {
   try {
     await echoes(d.tcpPort, d.udpPort, "127.0.0.1");
     expect(await tcpRefused(d.tcpPort, "::1")).toBe("ECONNREFUSED");
-    const udp = d.stderr().match(/UDP addresses: ([^\n]*?) port=/)![1]!;
+    const udp = (await d.waitForLog(/UDP addresses: ([^\n]*?) \(others on the wildcard 0\.0\.0\.0\)/))[1]!;
     expect(udp.split(", ")).toContain("127.0.0.1");
     expect(udp).not.toContain(":");
   } finally {

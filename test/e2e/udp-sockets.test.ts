@@ -1,11 +1,11 @@
 // The wildcard-first UDP socket set, with real sockets on loopback and the
 // server's own UdpSockets fed a chosen address list: one wildcard at start,
-// the per-address sockets on the loop's next turn, a datagram that reaches
+// the per-address sockets FIRST_SCAN_DELAY_MS later, a datagram that reaches
 // the wildcard asks for a rescan (at most one a second), SO_REUSEADDR is off
 // once our binds are done (no other socket can take one of our addresses),
 // and a port in use is a one-line startup error of the binary.
 import { afterEach, expect, test } from "bun:test";
-import { UdpSockets, RESCAN_GAP_MS } from "../../src/server/udp-sockets.ts";
+import { FIRST_SCAN_DELAY_MS, RESCAN_GAP_MS, UdpSockets } from "../../src/server/udp-sockets.ts";
 import { encodeSockAddr, withPort } from "../../src/core/sockaddr.ts";
 import * as libc from "../../src/sys/libc.ts";
 import type { Logger } from "../../src/sys/log.ts";
@@ -49,17 +49,20 @@ afterEach(() => {
   sockets = null;
 });
 
-test("one wildcard socket at start, the per-address ones on the next turn; SO_REUSEADDR left off on all of them", async () => {
+test("one wildcard socket at start, answering at once; the per-address ones a moment later; SO_REUSEADDR left off on all of them", async () => {
   const { log, infos, next } = capture();
   let listed = 0;
   const listAddresses = () => (listed++, [entry("127.0.0.1"), entry("::1")]);
   sockets = new UdpSockets({ plan: { kind: "scan", ipv4Only: false }, handlers: echo, log, reusePort: false, listAddresses });
   const scanned = next(/^UDP addresses: /);
+  const started = performance.now();
   await sockets.start(0);
   expect(sockets.sockets.length).toBe(1);
+  expect((await udpRequest(sockets.port, "early", "127.0.0.1")).toString()).toBe("early");
   expect(listed).toBe(0);
   expect(infos).toEqual([]);
   expect(await scanned).toBe("UDP addresses: 127.0.0.1, ::1 (others on the wildcard ::)");
+  expect(performance.now() - started).toBeGreaterThanOrEqual(FIRST_SCAN_DELAY_MS - 1);
   expect(sockets.sockets.length).toBe(3);
   for (const host of ["127.0.0.1", "::1", "127.0.0.2"]) expect((await udpRequest(sockets.port, host, host)).toString()).toBe(host);
   // Nobody else can bind our addresses, nor one we have no socket for, on our port.

@@ -1,5 +1,5 @@
 import { expect, test } from "bun:test";
-import { AF_INET, AF_INET6, decodeSockAddr, encodeSockAddr, isWildcard, portOf, withPort } from "../../src/core/sockaddr.ts";
+import { AF_INET, AF_INET6, decodeSockAddr, encodeSockAddr, isWildcard, portOf, wildcardSockAddr, withPort } from "../../src/core/sockaddr.ts";
 import { udpPlan } from "../../src/server/udp-sockets.ts";
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
@@ -33,6 +33,11 @@ test("decoding what getifaddrs hands over gives the same address back, port drop
   unix[0] = 1;
   expect(decodeSockAddr(unix)).toBeNull();
   expect(decodeSockAddr(new Uint8Array([10, 0, 0, 0]))).toBeNull(); // too short for its family
+});
+
+test("the wildcards built without parsing are those of the literals", () => {
+  expect(wildcardSockAddr(AF_INET)).toEqual(encodeSockAddr("0.0.0.0")!);
+  expect(wildcardSockAddr(AF_INET6)).toEqual(encodeSockAddr("::")!);
 });
 
 test("malformed literals and scopes are refused", () => {
