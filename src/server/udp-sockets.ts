@@ -158,7 +158,8 @@ export class UdpSockets {
 
   /** A datagram reached the wildcard: its destination has no socket of its own (yet). */
   private readonly onWildcard = (): void => {
-    if (!this.scanned || this.closed) return;
+    // A rescan already scheduled (the first one, or one asked for) covers this datagram too.
+    if (!this.scanned || this.closed || this.timer !== null) return;
     const delay = this.trigger.ask(performance.now());
     if (delay !== null) this.schedule(delay);
   };
