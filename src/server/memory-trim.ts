@@ -7,9 +7,10 @@
 // traffic stops (or when a large output backlog has just gone), never in the
 // middle of steady traffic.
 //
-// Once after start the server settles: a full collection, and the pages of
-// the executable that only startup touched are dropped from the process
-// (exe-pages.ts), so RSS at rest is what serving needs. It runs
+// Once after start, and again whenever a burst is over, the server settles:
+// a full collection, and the pages of the executable that serving no longer
+// touches are dropped from the process (exe-pages.ts), so RSS at rest is what
+// resting needs (the code a burst faulted back in goes too). It runs
 // SETTLE_AFTER_MS after the sockets are up if no TCP client is connected and
 // no datagram came in meanwhile, else at the end of the first busy spell: no
 // client waits on its pause.
@@ -32,6 +33,8 @@ export class MemoryTrim {
   private peakBacklog = 0;
   private settleTimer: ReturnType<typeof setTimeout> | null = null;
   private settlePending = false;
+  /** A collection ran while traffic went on: the executable's pages are dropped at the next quiet tick. */
+  private pagesOwed = false;
   /** Collections so far (for tests and /metrics). */
   trims = 0;
 
@@ -65,14 +68,19 @@ export class MemoryTrim {
     const backlogGone = this.peakBacklog >= TRIM_BACKLOG_BYTES && backlog <= this.peakBacklog / 8;
     const traffic = s.tcpBytesIn + s.tcpBytesOut + s.udpBytesIn + s.udpBytesOut;
     const burst = traffic - this.trafficAtTrim >= TRIM_AFTER_BYTES || s.tcpAccepted - this.acceptedAtTrim >= TRIM_AFTER_CONNECTIONS;
-    if (!backlogGone && !(quiet && burst)) return;
+    if (quiet && (burst || this.pagesOwed)) return this.settle();
+    if (!backlogGone) return;
+    // Still busy: collect now, give the code pages back once traffic stops.
     const peak = this.peakBacklog;
     const gcMs = this.collect();
-    if (this.log.debugOn) this.log.debug("burst over: memory returned", { gc_ms: gcMs, backlog_peak: peak });
+    this.pagesOwed = true;
+    if (this.log.debugOn) this.log.debug("output backlog gone: memory returned", { gc_ms: gcMs, backlog_peak: peak });
   }
 
+  /** A full collection, then the executable's pages dropped again: after start, and when a burst is over. */
   private settle(): void {
     this.settlePending = false;
+    this.pagesOwed = false;
     // Read /proc before the collection, so the collection frees what reading it allocated.
     const pages = executablePages();
     const gcMs = this.collect();

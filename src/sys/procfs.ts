@@ -45,6 +45,8 @@ export interface MemFigures {
   rssKiB: number;
   /** VmHWM: peak resident since start (or since resetPeakRss), KiB. */
   hwmKiB: number;
+  /** RssAnon: the resident memory of the process's own (heap, buffers), without file-backed code. */
+  anonKiB: number;
 }
 
 /** VmRSS and VmHWM from /proc/PID/status. */
@@ -55,7 +57,7 @@ export function readMem(pid: Pid): MemFigures {
     if (!m) throw new Error(`/proc/${pid}/status has no ${name}`);
     return Number(m[1]);
   };
-  return { rssKiB: field("VmRSS"), hwmKiB: field("VmHWM") };
+  return { rssKiB: field("VmRSS"), hwmKiB: field("VmHWM"), anonKiB: field("RssAnon") };
 }
 
 /**
