@@ -273,9 +273,9 @@ function serverCommand(server: Server, port: number, tlsPort: number): string[] 
   return [...server.cmd, "--port", String(port), ...(server.stream?.tls ? ["--tls-port", String(tlsPort)] : [])];
 }
 
-/** Raise the soft fd limit to the hard one, then exec the command pinned to a CPU. */
+/** Raise the soft fd limit to the hard one, then exec the command pinned to a CPU ("all": free to use every CPU, not the runner's one). */
 function pinned(cpu: string, cmd: string[]): string[] {
-  return ["sh", "-c", 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; cpu="$1"; shift; exec taskset -c "$cpu" "$@"', "sh", cpu, ...cmd];
+  return ["sh", "-c", 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; cpu="$1"; shift; [ "$cpu" = all ] && cpu="0-$(($(nproc --all) - 1))"; exec taskset -c "$cpu" "$@"', "sh", cpu, ...cmd];
 }
 
 // ---------------------------------------------------------------- one measurement
@@ -307,7 +307,7 @@ function specFor(sc: Scenario): LoadSpec {
 function describe(sc: Scenario): string {
   if (sc.name === "wakeups") {
     const w = quick ? WAKEUPS.quick : WAKEUPS.full;
-    return `started with the unit's Environment=; RSS 1 s after the first echo (MiB by kind from smaps: the executable's code and constants, anonymous, other); context switches of all threads over ${w.windowMs / 1000} s after ${w.settleMs / 1000} s, with no clients, then with ${w.idleConns.toLocaleString("en-US")} idle TCP connections; then started again directly, without the unit's Environment=, no clients`;
+    return `not pinned to a CPU; started with the unit's Environment=; RSS 1 s after the first echo (MiB by kind from smaps: the executable's code and constants, anonymous, other); context switches of all threads over ${w.windowMs / 1000} s after ${w.settleMs / 1000} s, with no clients, then with ${w.idleConns.toLocaleString("en-US")} idle TCP connections; then started again directly, without the unit's Environment=, no clients`;
   }
   const s = specFor(sc);
   const n = (x: number) => x.toLocaleString("en-US");
@@ -331,7 +331,9 @@ async function runOne(server: Server, sc: Scenario): Promise<Row> {
   if (sc.name === "wakeups") {
     const port = await freePort();
     const w = quick ? WAKEUPS.quick : WAKEUPS.full;
-    const result = (await idleWakeups({ cmd: pinned(SERVER_CPU, serverCommand(server, port, port)), cwd: ROOT, port, ...w }, ROOT)) as LoadResult;
+    // Not pinned: the runtime sizes its GC helper pool by the CPUs it may use, so a pinned server would idle
+    // with fewer threads than one started by systemd, the image or a shell.
+    const result = (await idleWakeups({ cmd: pinned("all", serverCommand(server, port, port)), cwd: ROOT, port, ...w }, ROOT)) as LoadResult;
     if (!result.ok) log(`  ! ${server.name} ${sc.name}: ${result.error}`);
     return { server, scenario: sc, result, noisePct };
   }
