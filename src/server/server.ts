@@ -109,7 +109,7 @@ export async function startServer(config: Config, opts: ServerOptions): Promise<
     tcpPort = bound.port;
   }
 
-  // Adopted UDP sockets stay as systemd made them; otherwise one socket per address (udp-sockets.ts).
+  // Adopted UDP sockets stay as systemd made them; otherwise the wildcard at once, one socket per address soon after (udp-sockets.ts).
   let udpAdopted: UdpSocket[] = [];
   let udpBound: UdpSockets | null = null;
   let udpPort: number;
