@@ -203,9 +203,10 @@ export class UdpSockets {
     const data = this.opts.handlers.data!;
     const handlers: UdpHandlers = {
       ...this.opts.handlers,
-      data: (...args) => {
+      // Named parameters, not (...args): no array per datagram when the wildcard answers alone.
+      data: (socket, buf, port, address, flags) => {
         this.onWildcard();
-        return data(...args);
+        return data(socket, buf, port, address, flags);
       },
     };
     let addr = wildcardSockAddr(ipv4Only ? AF_INET : AF_INET6);
