@@ -32,9 +32,8 @@ export class MemoryTrim {
   private acceptedAtTrim = 0;
   private peakBacklog = 0;
   private settleTimer: ReturnType<typeof setTimeout> | null = null;
+  /** A settle is owed at the next quiet tick (after start, or a collection while traffic went on). */
   private settlePending = false;
-  /** A collection ran while traffic went on: the executable's pages are dropped at the next quiet tick. */
-  private pagesOwed = false;
   /** Collections so far (for tests and /metrics). */
   trims = 0;
 
@@ -68,19 +67,18 @@ export class MemoryTrim {
     const backlogGone = this.peakBacklog >= TRIM_BACKLOG_BYTES && backlog <= this.peakBacklog / 8;
     const traffic = s.tcpBytesIn + s.tcpBytesOut + s.udpBytesIn + s.udpBytesOut;
     const burst = traffic - this.trafficAtTrim >= TRIM_AFTER_BYTES || s.tcpAccepted - this.acceptedAtTrim >= TRIM_AFTER_CONNECTIONS;
-    if (quiet && (burst || this.pagesOwed)) return this.settle();
+    if (quiet && burst) return this.settle();
     if (!backlogGone) return;
     // Still busy: collect now, give the code pages back once traffic stops.
     const peak = this.peakBacklog;
     const gcMs = this.collect();
-    this.pagesOwed = true;
+    this.settlePending = true;
     if (this.log.debugOn) this.log.debug("output backlog gone: memory returned", { gc_ms: gcMs, backlog_peak: peak });
   }
 
   /** A full collection, then the executable's pages dropped again: after start, and when a burst is over. */
   private settle(): void {
     this.settlePending = false;
-    this.pagesOwed = false;
     // Read /proc before the collection, so the collection frees what reading it allocated.
     const pages = executablePages();
     const gcMs = this.collect();
