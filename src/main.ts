@@ -5,14 +5,10 @@ import { parseCli, VERSION } from "./cli/server-command.ts";
 import { createLogger, type Logger } from "./sys/log.ts";
 import { stderrIsJournal } from "./sys/journal-stream.ts";
 import { fdIsTerminal } from "./sys/terminal.ts";
-import { loadShutdownToken } from "./server/token.ts";
 import { StartupError } from "./core/startup-error.ts";
 import { applyFdBudget } from "./sys/fd-limit.ts";
 import { startServer, type Server } from "./server/server.ts";
-import { takeListenFds } from "./systemd/socket-activation.ts";
-import { Notifier } from "./systemd/notify.ts";
 import { ReloadSignal } from "./sys/reload-signal.ts";
-import { loadTlsCredentials } from "./server/tls-credentials.ts";
 import type { Config } from "./core/config.ts";
 import { defaultInstance } from "./core/instance.ts";
 import { hostname } from "./sys/libc.ts";
@@ -22,8 +18,9 @@ const EXIT_USAGE = 2;
 
 async function main(argv: string[]): Promise<void> {
   // The server is the default command; `probe` as the first word is the client.
-  // The probe client and the metrics listener load only when used: the
-  // server's startup time does not pay for them.
+  // The probe client, the metrics listener, and whatever only some starts use
+  // (the token file, TLS, socket activation, sd_notify) load only when used:
+  // a plain start does not pay for them.
   if (argv[0] === "probe") {
     const { runProbe } = await import("./probe/main.ts");
     process.exit(await runProbe(argv.slice(1)));
@@ -60,7 +57,11 @@ async function main(argv: string[]): Promise<void> {
 async function start(config: Config, log: Logger, reload: ReloadSignal): Promise<Server> {
   try {
     const credentialsDirectory = process.env.CREDENTIALS_DIRECTORY;
-    const { token, origin } = loadShutdownToken({ credentialsDirectory, tokenFile: config.shutdownTokenFile });
+    const tokenSource = { credentialsDirectory, tokenFile: config.shutdownTokenFile };
+    const { token, origin } =
+      credentialsDirectory !== undefined || tokenSource.tokenFile !== null
+        ? (await import("./server/token.ts")).loadShutdownToken(tokenSource)
+        : { token: null, origin: "none" };
     const budget = applyFdBudget(config.maxTcp);
     if (budget?.clamped) {
       log.warn(`--max-tcp ${config.maxTcp} does not fit the descriptor limit: serving at most ${budget.maxTcp} clients`, {
@@ -68,13 +69,19 @@ async function start(config: Config, log: Logger, reload: ReloadSignal): Promise
         nofile_hard: budget.before.hard,
       });
     }
-    const tlsCredentials = config.tls ? await loadTlsCredentials(config.tls, credentialsDirectory) : undefined;
+    const tls = config.tls;
+    const tlsLoader = tls ? await import("./server/tls-credentials.ts") : null;
+    const tlsCredentials = tls && tlsLoader ? await tlsLoader.loadTlsCredentials(tls, credentialsDirectory) : undefined;
     // The hostname is asked for (uname) only when something shows the name:
     // /instance, STATUS, /metrics or a printed startup line; a quiet start need not.
     let hostName: string | undefined;
     const instance = () => config.instance ?? (hostName ??= defaultInstance(hostname()));
     const effective = { ...config, maxTcp: budget?.maxTcp ?? config.maxTcp };
-    const activation = takeListenFds(process.env, process.pid, log);
+    const env = process.env;
+    const activation =
+      env.LISTEN_PID !== undefined || env.LISTEN_FDS !== undefined || env.LISTEN_FDNAMES !== undefined
+        ? (await import("./systemd/socket-activation.ts")).takeListenFds(env, process.pid, log)
+        : undefined;
     const adopted = (proto: "tcp" | "udp", port: number) => ((activation?.sockets[proto].length ?? 0) > 0 ? "adopted" : port);
     if (log.infoOn) log.info(`epoll-echo ${VERSION} starting`, {
       instance: instance(),
@@ -95,7 +102,7 @@ async function start(config: Config, log: Logger, reload: ReloadSignal): Promise
       tls_serial: tlsCredentials?.serial,
       proxy_protocol_from: config.proxyProtocolFrom === null ? undefined : config.proxyProtocolFrom.length,
     });
-    const notifier = Notifier.fromEnv(process.env, process.pid, log);
+    const notifier = env.NOTIFY_SOCKET ? (await import("./systemd/notify.ts")).Notifier.fromEnv(env, process.pid, log) : null;
     const server = await startServer(effective, {
       log,
       token,
@@ -105,11 +112,10 @@ async function start(config: Config, log: Logger, reload: ReloadSignal): Promise
       onFiguresChanged: notifier ? () => notifier.figuresChanged() : undefined,
       tlsCredentials,
     });
-    const tls = config.tls;
-    if (tls) {
+    if (tls && tlsLoader) {
       // A pair that fails to load or check leaves the old one in force (ReloadSignal logs the error).
       reload.add("TLS certificate and key", async () => {
-        const fresh = await loadTlsCredentials(tls, credentialsDirectory);
+        const fresh = await tlsLoader.loadTlsCredentials(tls, credentialsDirectory);
         server.useTlsCredentials(fresh);
         log.info("TLS certificate and key reloaded", { tls_credentials: fresh.origin, tls_serial: fresh.serial });
       });

@@ -13,8 +13,7 @@ import { CommandRunner } from "./command-runner.ts";
 import { TcpService } from "./tcp-server.ts";
 import type { TcpConnection } from "./tcp-connection.ts";
 import { UdpService, type UdpSocket } from "./udp-server.ts";
-import { ProxyGate } from "./proxy-gate.ts";
-import { TlsFront, type RawTlsSocket } from "./tls-server.ts";
+import type { TlsFront, RawTlsSocket } from "./tls-server.ts";
 import type { TlsCredentials } from "./tls-credentials.ts";
 import { adoptTcp, adoptUdp, bindTcp, boundPort, listenerFd } from "./bind.ts";
 import { UdpSockets, udpPlan } from "./udp-sockets.ts";
@@ -85,7 +84,8 @@ export async function startServer(config: Config, opts: ServerOptions): Promise<
     commands,
     activity,
     onShutdownRequest: () => void stop("/shutdown"),
-    proxyGate: config.proxyProtocolFrom === null ? null : new ProxyGate(config.proxyProtocolFrom, stats, clock, log),
+    // PROXY and TLS code is loaded only when configured: a plain start does not pay for it.
+    proxyGate: config.proxyProtocolFrom === null ? null : new (await import("./proxy-gate.ts")).ProxyGate(config.proxyProtocolFrom, stats, clock, log),
   });
   const udp = new UdpService({
     maxDatagram: config.maxDatagram,
@@ -132,6 +132,7 @@ export async function startServer(config: Config, opts: ServerOptions): Promise<
   let tlsPort: number | null = null;
   if (config.tls !== null) {
     if (!opts.tlsCredentials) throw new Error("startServer: config.tls without tlsCredentials");
+    const { TlsFront } = await import("./tls-server.ts");
     tls = new TlsFront(opts.tlsCredentials, tcp, tcp.proxyGate, stats);
     try {
       const bound = await bindTcp("TLS", { addresses: config.listen, port: config.tls.port, backlog: config.backlog, reusePort: config.reusePort }, tls.handlers, log);
