@@ -7,11 +7,11 @@ import { stderrIsJournal } from "./sys/journal-stream.ts";
 import { fdIsTerminal } from "./sys/terminal.ts";
 import { StartupError } from "./core/startup-error.ts";
 import { applyFdBudget } from "./sys/fd-limit.ts";
-import { startServer, type Server } from "./server/server.ts";
+import { DEFERRED_SETUP_MS, startServer, type Server } from "./server/server.ts";
 import { ReloadSignal } from "./sys/reload-signal.ts";
 import type { Config } from "./core/config.ts";
 import { defaultInstance } from "./core/instance.ts";
-import { hostname } from "./sys/libc.ts";
+import { hostname, loadFfi } from "./sys/libc.ts";
 
 const EXIT_FAILURE = 1;
 const EXIT_USAGE = 2;
@@ -62,13 +62,24 @@ async function start(config: Config, log: Logger, reload: ReloadSignal): Promise
       credentialsDirectory !== undefined || tokenSource.tokenFile !== null
         ? (await import("./server/token.ts")).loadShutdownToken(tokenSource)
         : { token: null, origin: "none" };
-    const budget = applyFdBudget(config.maxTcp);
-    if (budget?.clamped) {
-      log.warn(`--max-tcp ${config.maxTcp} does not fit the descriptor limit: serving at most ${budget.maxTcp} clients`, {
-        nofile_soft: budget.soft,
-        nofile_hard: budget.before.hard,
-      });
-    }
+    const applyBudget = () => {
+      const budget = applyFdBudget(config.maxTcp);
+      if (budget?.clamped) {
+        log.warn(`--max-tcp ${config.maxTcp} does not fit the descriptor limit: serving at most ${budget.maxTcp} clients`, {
+          nofile_soft: budget.soft,
+          nofile_hard: budget.before.hard,
+        });
+      }
+      return budget;
+    };
+    // A start that logs (not -q) writes lines before it serves, so it loads
+    // the ffi layer up front and takes every step in order. A quiet start
+    // calls no libc function before it serves: the descriptor budget (which
+    // the "starting" line would show), --backlog and the UDP wildcard's tuning
+    // follow DEFERRED_SETUP_MS later, none of which can fail the start.
+    const deferSetup = !log.infoOn;
+    if (!deferSetup) await loadFfi();
+    const budget = deferSetup ? null : applyBudget();
     const tls = config.tls;
     const tlsLoader = tls ? await import("./server/tls-credentials.ts") : null;
     const tlsCredentials = tls && tlsLoader ? await tlsLoader.loadTlsCredentials(tls, credentialsDirectory) : undefined;
@@ -111,7 +122,14 @@ async function start(config: Config, log: Logger, reload: ReloadSignal): Promise
       onStopping: (why) => notifier?.stopping(why),
       onFiguresChanged: notifier ? () => notifier.figuresChanged() : undefined,
       tlsCredentials,
+      deferSetup,
     });
+    if (deferSetup) {
+      setTimeout(() => {
+        const later = applyBudget();
+        if (later) server.limitClients(later.maxTcp);
+      }, DEFERRED_SETUP_MS);
+    }
     if (tls && tlsLoader) {
       // A pair that fails to load or check leaves the old one in force (ReloadSignal logs the error).
       reload.add("TLS certificate and key", async () => {

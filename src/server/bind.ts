@@ -42,6 +42,7 @@ async function bindDualStack<T>(
   open: (host: string, port: number) => Promise<T>,
   fdOf: (s: T) => number,
   portOf: (s: T) => number,
+  reusePort: boolean,
   log: Logger,
 ): Promise<Bound<T>> {
   let v6: T;
@@ -58,13 +59,33 @@ async function bindDualStack<T>(
     }
   }
   const bound = portOf(v6);
-  if (libc.getsockoptInt(fdOf(v6), libc.IPPROTO_IPV6, libc.IPV6_V6ONLY) !== 1) return { sockets: [v6], port: bound };
-  log.warn(`kernel makes IPv6 sockets v6-only (net.ipv6.bindv6only=1): separate IPv4 and IPv6 ${proto} sockets`);
+  const v4Failed = (err: unknown) => new BindError(`cannot listen on ${proto} port ${bound} (IPv4): ${bindFailureReason(err)}`);
+  const v6Only = () => libc.getsockoptInt(fdOf(v6), libc.IPPROTO_IPV6, libc.IPV6_V6ONLY) === 1;
+  const warnV6Only = () => log.warn(`kernel makes IPv6 sockets v6-only (net.ipv6.bindv6only=1): separate IPv4 and IPv6 ${proto} sockets`);
+  if (!reusePort) {
+    // Does the IPv6 socket take IPv4 too (Bun clears IPV6_V6ONLY on "::" itself)?
+    // Listening on 0.0.0.0 on the same port answers without the ffi layer,
+    // which a quiet start does not load before it serves: refused with
+    // EADDRINUSE while the IPv6 socket holds IPv4 too; if it does not, the new
+    // socket is the IPv4 listener the fallback needs.
+    let v4: T;
+    try {
+      v4 = await open("0.0.0.0", bound);
+    } catch (err) {
+      if (errorCode(err) === "EADDRINUSE" || !v6Only()) return { sockets: [v6], port: bound };
+      throw v4Failed(err);
+    }
+    warnV6Only();
+    return { sockets: [v6, v4], port: bound };
+  }
+  // With SO_REUSEPORT an IPv4 listener could join either way: ask the kernel.
+  if (!v6Only()) return { sockets: [v6], port: bound };
+  warnV6Only();
   try {
     const v4 = await open("0.0.0.0", bound);
     return { sockets: [v6, v4], port: bound };
   } catch (err) {
-    throw new BindError(`cannot listen on ${proto} port ${bound} (IPv4): ${bindFailureReason(err)}`);
+    throw v4Failed(err);
   }
 }
 
@@ -73,7 +94,6 @@ export interface TcpBindOptions {
   /** --listen addresses; empty = every address, dual stack. */
   addresses: readonly string[];
   port: number;
-  backlog: number;
   /** SO_REUSEPORT (--reuse-port): other processes of the same user may bind the same port. */
   reusePort: boolean;
 }
@@ -89,12 +109,10 @@ export type ListenWithReusePort = <D>(opts: { hostname: string; port: number; al
 export async function bindTcp<D>(proto: "TCP" | "TLS", where: TcpBindOptions, handlers: TcpHandlers<D>, log: Logger): Promise<Bound<TCPSocketListener<D>>> {
   const open = (hostname: string, port: number) => {
     const listen = Bun.listen as unknown as ListenWithReusePort;
-    const listener = listen<D>({ hostname, port, allowHalfOpen: true, reusePort: where.reusePort, socket: handlers });
-    applyBacklog(listener, where.backlog, log);
-    return listener;
+    return listen<D>({ hostname, port, allowHalfOpen: true, reusePort: where.reusePort, socket: handlers });
   };
   if (where.addresses.length === 0) {
-    return bindDualStack(proto, where.port, async (h, p) => open(h, p), (l) => listenerFd(l), (l) => l.port, log);
+    return bindDualStack(proto, where.port, async (h, p) => open(h, p), (l) => listenerFd(l), (l) => l.port, where.reusePort, log);
   }
   for (const address of where.addresses) {
     const missing = missingInterface(address);
@@ -168,8 +186,10 @@ export function listenerFd(listener: TCPSocketListener<unknown>): number {
   return (listener as unknown as { fd: number }).fd;
 }
 
-/** Bun listens with a fixed backlog; listen(2) again updates it in place. */
-function applyBacklog(listener: TCPSocketListener<unknown>, backlog: number, log: Logger): void {
-  const rc = libc.listen(listenerFd(listener), backlog);
-  if (rc < 0) log.warn("could not apply --backlog", { backlog, error: errnoName(rc) });
+/** Bun listens with a fixed backlog (512); listen(2) again updates it in place (bindTcp's caller applies --backlog). */
+export function applyBacklog(listeners: readonly TCPSocketListener<unknown>[], backlog: number, log: Logger): void {
+  for (const listener of listeners) {
+    const rc = libc.listen(listenerFd(listener), backlog);
+    if (rc < 0) log.warn("could not apply --backlog", { backlog, error: errnoName(rc) });
+  }
 }

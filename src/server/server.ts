@@ -15,7 +15,7 @@ import type { TcpConnection } from "./tcp-connection.ts";
 import { UdpService, type UdpSocket } from "./udp-server.ts";
 import type { TlsFront, RawTlsSocket } from "./tls-server.ts";
 import type { TlsCredentials } from "./tls-credentials.ts";
-import { adoptTcp, adoptUdp, bindTcp, boundPort, listenerFd } from "./bind.ts";
+import { adoptTcp, adoptUdp, applyBacklog, bindTcp, boundPort, listenerFd } from "./bind.ts";
 import { UdpSockets, udpPlan } from "./udp-sockets.ts";
 
 /** Peers in the --udp-window table at most; past it new peers are answered and counted in total_clients, not in udp_active. */
@@ -24,6 +24,14 @@ export const UDP_PEER_CAP = 65536;
 export const STOP_DEADLINE_MS = 2000;
 /** During a stop, a client with nothing owed and no input for this long is closed. */
 const STOP_QUIET_MS = 100;
+/**
+ * With `deferSetup`, the setup steps that need the ffi layer but not the
+ * first echo run this long after the sockets are up: not on the first turns
+ * of the event loop, which serve the clients already waiting (the first echo
+ * here comes ~1 ms after "listening"), and loading the ffi layer then would
+ * delay them by ~0.5 ms.
+ */
+export const DEFERRED_SETUP_MS = 10;
 
 export interface AdoptedSockets {
   tcp: number[];
@@ -43,6 +51,13 @@ export interface ServerOptions {
   onFiguresChanged?(): void;
   /** The certificate and key for config.tls (loaded by the caller: a bad pair is a startup error). */
   tlsCredentials?: TlsCredentials;
+  /**
+   * Apply --backlog and tune the UDP wildcard (receive buffer, error queue)
+   * DEFERRED_SETUP_MS after start instead of before "listening": then a start
+   * that logs nothing calls no libc function before it serves. None of these
+   * steps can fail the start.
+   */
+  deferSetup?: boolean;
 }
 
 export interface Server {
@@ -60,10 +75,14 @@ export interface Server {
   useTlsCredentials(credentials: TlsCredentials): void;
   /** Re-read the local addresses now (SIGHUP) for the per-address UDP sockets; nothing for adopted or --listen sockets. */
   rescanAddresses(): Promise<void>;
+  /** Serve at most this many TCP clients from now on (the descriptor budget, when applied after start). */
+  limitClients(maxTcp: number): void;
 }
 
 export async function startServer(config: Config, opts: ServerOptions): Promise<Server> {
   const { log } = opts;
+  const deferred: (() => void)[] = [];
+  const setup = (step: () => void) => (opts.deferSetup ? deferred.push(step) : step());
   const stats = new Stats(new UdpPeerTable(config.udpWindow * 1000, UDP_PEER_CAP));
   const clock = new CoarseClock();
   const commands = new CommandRunner(stats, log, opts.token, opts.instance);
@@ -104,9 +123,10 @@ export async function startServer(config: Config, opts: ServerOptions): Promise<
     listeners = adopted.tcp.map((fd) => adoptTcp(fd, tcp.handlers));
     tcpPort = boundPort(listenerFd(listeners[0]!));
   } else {
-    const bound = await bindTcp("TCP", { addresses: config.listen, port: config.tcpPort, backlog: config.backlog, reusePort: config.reusePort }, tcp.handlers, log);
+    const bound = await bindTcp("TCP", { addresses: config.listen, port: config.tcpPort, reusePort: config.reusePort }, tcp.handlers, log);
     listeners = bound.sockets;
     tcpPort = bound.port;
+    setup(() => applyBacklog(bound.sockets, config.backlog, log));
   }
 
   // Adopted UDP sockets stay as systemd made them; otherwise the wildcard at once, one socket per address soon after (udp-sockets.ts).
@@ -118,7 +138,7 @@ export async function startServer(config: Config, opts: ServerOptions): Promise<
       udpAdopted = await Promise.all(adopted.udp.map((fd) => adoptUdp(fd, udp.handlers)));
       udpPort = boundPort(adopted.udp[0]!);
     } else {
-      udpBound = new UdpSockets({ plan: udpPlan(config.listen), handlers: udp.handlers, log, reusePort: config.reusePort });
+      udpBound = new UdpSockets({ plan: udpPlan(config.listen), handlers: udp.handlers, log, reusePort: config.reusePort, setup });
       await udpBound.start(config.udpPort);
       udpPort = udpBound.port;
     }
@@ -135,9 +155,10 @@ export async function startServer(config: Config, opts: ServerOptions): Promise<
     const { TlsFront } = await import("./tls-server.ts");
     tls = new TlsFront(opts.tlsCredentials, tcp, tcp.proxyGate, stats);
     try {
-      const bound = await bindTcp("TLS", { addresses: config.listen, port: config.tls.port, backlog: config.backlog, reusePort: config.reusePort }, tls.handlers, log);
+      const bound = await bindTcp("TLS", { addresses: config.listen, port: config.tls.port, reusePort: config.reusePort }, tls.handlers, log);
       tlsListeners = bound.sockets;
       tlsPort = bound.port;
+      setup(() => applyBacklog(bound.sockets, config.backlog, log));
     } catch (err) {
       for (const l of listeners) l.stop(true);
       for (const s of udpAdopted) s.close();
@@ -168,6 +189,11 @@ export async function startServer(config: Config, opts: ServerOptions): Promise<
     return stopping;
   };
 
+  if (deferred.length > 0) {
+    setTimeout(() => {
+      if (stopping === null) for (const step of deferred) step();
+    }, DEFERRED_SETUP_MS);
+  }
   trim.settleAfterStart();
   log.info(`listening (TCP port=${tcpPort}, UDP port=${udpPort})`, {
     tls_port: tlsPort ?? undefined,
@@ -184,6 +210,7 @@ export async function startServer(config: Config, opts: ServerOptions): Promise<
     stopped,
     useTlsCredentials: (credentials) => tls?.use(credentials),
     rescanAddresses: () => udpBound?.rescan() ?? Promise.resolve(),
+    limitClients: (maxTcp) => void (tcp.maxTcp = maxTcp),
   };
 }
 

@@ -30,8 +30,8 @@ export class TcpService {
   private nextId = 1;
   private busyWarnedAt = -Infinity;
   private busySinceWarn = 0;
-  /** --max-tcp: clients served at once. */
-  readonly maxTcp: number;
+  /** --max-tcp: clients served at once (lowered when the descriptor budget is applied after start). */
+  maxTcp: number;
   /** --proxy-protocol-from, or null. */
   readonly proxyGate: ProxyGate | null;
   /** Connections whose PROXY header is still awaited (null without --proxy-protocol-from). */
@@ -155,7 +155,7 @@ export class TcpService {
     if (now - this.busyWarnedAt >= 10) {
       this.log.warn("server busy, rejecting connections", {
         peer: formatPeer(address, port),
-        max_tcp: this.opts.maxTcp,
+        max_tcp: this.maxTcp,
         rejected: this.busySinceWarn,
       });
       this.busyWarnedAt = now;

@@ -22,17 +22,19 @@
 //
 // Each socket is made through the ffi layer (socket, setsockopt, bind) and
 // handed to Bun.udpSocket({ fd }), as socket activation does: that is also
-// how SO_REUSEPORT gets set, which Bun.udpSocket has no option for. All of
+// how SO_REUSEPORT gets set, which Bun.udpSocket has no option for. The
+// wildcard without --reuse-port is the exception: Bun.udpSocket binds it
+// itself (openWildcard), so a start needs no ffi call to serve UDP. All of
 // them share one set of handlers, hence one peer table and one set of
 // counters: /stats does not change with the number of sockets.
 import type { udp } from "bun";
 import type { UdpSocket } from "./udp-server.ts";
 import * as libc from "../sys/libc.ts";
-import { errnoName, errorText } from "../core/error-text.ts";
+import { errnoName, errorCode, errorText } from "../core/error-text.ts";
 import type { Logger } from "../sys/log.ts";
 import { AF_INET, AF_INET6, decodeSockAddr, encodeSockAddr, isWildcard, wildcardSockAddr, withPort, type SockAddr } from "../core/sockaddr.ts";
 import { RescanTrigger } from "../core/rescan-trigger.ts";
-import { adoptUdp, BindError, bindFailureReason, boundPort } from "./bind.ts";
+import { adoptUdp, BindError, bindFailureReason, boundPort, raiseUdpReceiveBuffer } from "./bind.ts";
 
 type UdpHandlers = udp.SocketHandler<"uint8array">;
 
@@ -68,6 +70,8 @@ export interface UdpSocketsOptions {
   reusePort: boolean;
   /** Where the local addresses come from (tests replace it); getifaddrs(3) by default. */
   listAddresses?: () => libc.InterfaceAddress[] | number;
+  /** Runs a setup step the first datagram does not need (tuning the wildcard): at once by default, or later (startServer's deferSetup). */
+  setup?: (step: () => void) => void;
 }
 
 interface Bound {
@@ -210,6 +214,7 @@ export class UdpSockets {
       },
     };
     let addr = wildcardSockAddr(ipv4Only ? AF_INET : AF_INET6);
+    if (!this.opts.reusePort && (await this.openWildcard(addr, handlers, fail))) return;
     const noIPv6 = (err: { code: string }) => (err.code === "EAFNOSUPPORT" ? undefined : fail(err));
     let bound = await this.bindOne(addr, handlers, ipv4Only ? fail : noIPv6, { v6only: false });
     if (bound === null) {
@@ -217,6 +222,47 @@ export class UdpSockets {
       bound = await this.bindOne(addr, handlers, fail);
     }
     if (bound !== null) this.wildcard = { ...bound, addr };
+  }
+
+  /**
+   * The wildcard from Bun.udpSocket itself, which needs no ffi call: Bun binds
+   * it without SO_REUSEADDR (a port in use is refused) and with IPV6_V6ONLY
+   * off (checked under net.ipv6.bindv6only=1). It turns on the error queue and
+   * packet info, which the sockets made here do not have: tuneWildcard() turns
+   * them off and raises the receive buffer. False when Bun could not bind it
+   * for another reason than the port (no IPv6, say): bindOne() then decides.
+   */
+  private async openWildcard(addr: SockAddr, handlers: UdpHandlers, fail: (err: { code: string }) => void): Promise<boolean> {
+    let socket: UdpSocket;
+    try {
+      socket = await Bun.udpSocket({ hostname: addr.text, port: this.port, binaryType: "uint8array", socket: handlers });
+    } catch (err) {
+      const code = errorCode(err) ?? "";
+      if (code === "EADDRINUSE" || code === "EACCES" || code === "EPERM") fail({ code });
+      return false;
+    }
+    if (this.closed) {
+      socket.close();
+      return true;
+    }
+    this.port = socket.port;
+    this.wildcard = { socket, fd: (socket as unknown as { fd: number }).fd, addr };
+    (this.opts.setup ?? ((step) => step()))(() => this.tuneWildcard());
+    return true;
+  }
+
+  /** The wildcard as the sockets made here are: no error queue, no packet info, the large receive buffer. */
+  private tuneWildcard(): void {
+    const w = this.wildcard;
+    if (w === null || this.closed) return;
+    libc.setsockoptInt(w.fd, libc.IPPROTO_IP, libc.IP_RECVERR, 0);
+    if (w.addr.family === AF_INET6) {
+      libc.setsockoptInt(w.fd, libc.IPPROTO_IPV6, libc.IPV6_RECVERR, 0);
+      libc.setsockoptInt(w.fd, libc.IPPROTO_IPV6, libc.IPV6_RECVPKTINFO, 0);
+    } else {
+      libc.setsockoptInt(w.fd, libc.IPPROTO_IP, libc.IP_PKTINFO, 0);
+    }
+    raiseUdpReceiveBuffer(w.fd);
   }
 
   /**

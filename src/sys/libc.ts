@@ -2,7 +2,33 @@
 // upstream, so it stays small): the socket, resource-limit and memory calls that Bun's
 // own API does not expose. Every function returns plain values and reports
 // failure as a negative errno, never by throwing.
-import { CString, dlopen, FFIType, ptr, read, toArrayBuffer, type Pointer } from "bun:ffi";
+//
+// bun:ffi itself is loaded on first use, not with the program: loading it
+// costs a start ~0.3 ms and its first dlopen ~0.15 ms more, and a quiet start
+// makes no libc call before it serves (docs/benchmarks.md, "Startup"). A start
+// that will need it anyway loads it ahead with loadFfi(), which is cheaper
+// than the synchronous require() a first call makes otherwise.
+import type * as Ffi from "bun:ffi";
+import type { Pointer } from "bun:ffi";
+
+let loaded: typeof Ffi | null = null;
+const ffi = (): typeof Ffi => (loaded ??= require("bun:ffi") as typeof Ffi);
+
+/** Load bun:ffi now (when a start is going to call libc before it serves anyway). */
+export async function loadFfi(): Promise<void> {
+  loaded ??= await import("bun:ffi");
+}
+
+/** The values of bun:ffi's FFIType members used here (the enum itself would load the module). */
+const FFIType = {
+  i32: 5 as Ffi.FFIType.i32,
+  u32: 6 as Ffi.FFIType.u32,
+  i64: 7 as Ffi.FFIType.i64,
+  u64: 8 as Ffi.FFIType.u64,
+  ptr: 12 as Ffi.FFIType.ptr,
+  void: 13 as Ffi.FFIType.void,
+  cstring: 14 as Ffi.FFIType.cstring,
+};
 
 const SIGNATURES = {
   listen: { args: [FFIType.i32, FFIType.i32], returns: FFIType.i32 },
@@ -32,7 +58,7 @@ const SIGNATURES = {
   __errno_location: { args: [], returns: FFIType.ptr },
 } as const;
 
-type Symbols = ReturnType<typeof dlopen<typeof SIGNATURES>>["symbols"];
+type Symbols = ReturnType<typeof Ffi.dlopen<typeof SIGNATURES>>["symbols"];
 type Name = keyof typeof SIGNATURES;
 
 // Each symbol is bound on its first call: dlopen compiles a trampoline per
@@ -40,7 +66,7 @@ type Name = keyof typeof SIGNATURES;
 const bound: { -readonly [K in Name]?: Symbols[K] } = {};
 const symbols = new Proxy(bound, {
   get(_, name: Name) {
-    return (bound[name] ??= dlopen("libc.so.6", { [name]: SIGNATURES[name] } as Pick<typeof SIGNATURES, typeof name>).symbols[name] as never);
+    return (bound[name] ??= ffi().dlopen("libc.so.6", { [name]: SIGNATURES[name] } as Pick<typeof SIGNATURES, typeof name>).symbols[name] as never);
   },
 }) as Symbols;
 
@@ -56,10 +82,15 @@ export const SO_REUSEADDR = 2;
 export const SO_RCVBUF = 8;
 export const SO_REUSEPORT = 15;
 export const SO_ACCEPTCONN = 30;
+export const IPPROTO_IP = 0;
+export const IP_PKTINFO = 8;
+export const IP_RECVERR = 11;
 export const IPPROTO_TCP = 6;
 export const TCP_INFO = 11;
 export const IPPROTO_IPV6 = 41;
 export const IPV6_V6ONLY = 26;
+export const IPV6_RECVERR = 25;
+export const IPV6_RECVPKTINFO = 49;
 export const RLIMIT_NOFILE = 7;
 export const EAGAIN = 11;
 export const EINTR = 4;
@@ -70,7 +101,7 @@ export const MADV_DONTNEED = 4;
 
 function errno(): number {
   const p = symbols.__errno_location();
-  return p === null ? 0 : read.i32(p, 0);
+  return p === null ? 0 : ffi().read.i32(p, 0);
 }
 
 /** Result of a call: the non-negative return value, or -errno. */
@@ -87,14 +118,14 @@ export function listen(fd: number, backlog: number): number {
 /** An int-valued setsockopt(2); returns 0 or -errno. */
 export function setsockoptInt(fd: number, level: number, name: number, value: number): number {
   const v = new Int32Array([value]);
-  return result(symbols.setsockopt(fd, level, name, ptr(v), 4));
+  return result(symbols.setsockopt(fd, level, name, ffi().ptr(v), 4));
 }
 
 /** An int-valued getsockopt(2); returns the value or -errno. */
 export function getsockoptInt(fd: number, level: number, name: number): number {
   const value = new Int32Array(1);
   const len = new Uint32Array([4]);
-  const rc = result(symbols.getsockopt(fd, level, name, ptr(value), ptr(len)));
+  const rc = result(symbols.getsockopt(fd, level, name, ffi().ptr(value), ffi().ptr(len)));
   return rc < 0 ? rc : (value[0] ?? 0);
 }
 
@@ -102,7 +133,7 @@ export function getsockoptInt(fd: number, level: number, name: number): number {
 export function getsockoptBytes(fd: number, level: number, name: number, size: number): Uint8Array | number {
   const value = new Uint8Array(size);
   const len = new Uint32Array([size]);
-  const rc = result(symbols.getsockopt(fd, level, name, ptr(value), ptr(len)));
+  const rc = result(symbols.getsockopt(fd, level, name, ffi().ptr(value), ffi().ptr(len)));
   return rc < 0 ? rc : value.subarray(0, len[0]);
 }
 
@@ -115,7 +146,7 @@ export interface SockName {
 export function getsockname(fd: number): SockName | number {
   const addr = new Uint8Array(128);
   const len = new Uint32Array([addr.length]);
-  const rc = result(symbols.getsockname(fd, ptr(addr), ptr(len)));
+  const rc = result(symbols.getsockname(fd, ffi().ptr(addr), ffi().ptr(len)));
   if (rc < 0) return rc;
   const family = addr[0]! | (addr[1]! << 8);
   const port = (addr[2]! << 8) | addr[3]!; // network byte order, same offset for v4 and v6
@@ -129,14 +160,14 @@ export interface Rlimit {
 
 export function getrlimit(resource: number): Rlimit | number {
   const buf = new BigUint64Array(2);
-  const rc = result(symbols.getrlimit(resource, ptr(buf)));
+  const rc = result(symbols.getrlimit(resource, ffi().ptr(buf)));
   if (rc < 0) return rc;
   return { soft: clampInfinity(buf[0]!), hard: clampInfinity(buf[1]!) };
 }
 
 export function setrlimit(resource: number, limit: Rlimit): number {
   const buf = new BigUint64Array([BigInt(limit.soft), BigInt(limit.hard)]);
-  return result(symbols.setrlimit(resource, ptr(buf)));
+  return result(symbols.setrlimit(resource, ffi().ptr(buf)));
 }
 
 // RLIM_INFINITY is all ones; report it as the largest safe integer.
@@ -146,7 +177,7 @@ function clampInfinity(v: bigint): number {
 
 /** bind(2) to a sockaddr given as raw bytes; 0 or -errno. */
 export function bind(fd: number, addr: Uint8Array): number {
-  return result(symbols.bind(fd, ptr(addr), addr.length));
+  return result(symbols.bind(fd, ffi().ptr(addr), addr.length));
 }
 
 /** One entry of getifaddrs(3) that has an address: the interface, its flags, a copy of the sockaddr. */
@@ -166,8 +197,9 @@ const SOCKADDR_SIZE: Record<number, number> = { 2: 16, 10: 28 };
 
 /** getifaddrs(3), copied out and freed: every IPv4 and IPv6 address of every interface; -errno on failure. */
 export function getifaddrs(): InterfaceAddress[] | number {
+  const { CString, read, toArrayBuffer } = ffi();
   const head = new BigUint64Array(1);
-  const rc = result(symbols.getifaddrs(ptr(head)));
+  const rc = result(symbols.getifaddrs(ffi().ptr(head)));
   if (rc < 0) return rc;
   const first = Number(head[0]!) as Pointer;
   const out: InterfaceAddress[] = [];
@@ -199,18 +231,18 @@ export function socket(domain: number, type: number, protocol = 0): number {
 
 /** sendto(2) of one datagram to a socket address given as raw bytes. */
 export function sendto(fd: number, data: Uint8Array, addr: Uint8Array, flags = MSG_NOSIGNAL): number {
-  if (data.length === 0) return result(symbols.sendto(fd, null, 0, flags, ptr(addr), addr.length));
-  return result(symbols.sendto(fd, ptr(data), data.length, flags, ptr(addr), addr.length));
+  if (data.length === 0) return result(symbols.sendto(fd, null, 0, flags, ffi().ptr(addr), addr.length));
+  return result(symbols.sendto(fd, ffi().ptr(data), data.length, flags, ffi().ptr(addr), addr.length));
 }
 
 /** write(2) once; returns the bytes written or -errno. */
 export function write(fd: number, data: Uint8Array): number {
-  return data.length === 0 ? 0 : result(symbols.write(fd, ptr(data), data.length));
+  return data.length === 0 ? 0 : result(symbols.write(fd, ffi().ptr(data), data.length));
 }
 
 /** recv(2) once into all of `buf`; returns the bytes received (0 at end of stream) or -errno. */
 export function recv(fd: number, buf: Uint8Array, flags: number): number {
-  return buf.length === 0 ? 0 : result(symbols.recv(fd, ptr(buf), buf.length, flags));
+  return buf.length === 0 ? 0 : result(symbols.recv(fd, ffi().ptr(buf), buf.length, flags));
 }
 
 /** struct utsname: six fields of 65 bytes (Linux, glibc); nodename is the second. */
@@ -219,7 +251,7 @@ const UTS_FIELD = 65;
 /** The hostname from uname(2) ("" if it fails): no file to open, no node:os to load. */
 export function hostname(): string {
   const uts = new Uint8Array(UTS_FIELD * 6);
-  if (result(symbols.uname(ptr(uts))) < 0) return "";
+  if (result(symbols.uname(ffi().ptr(uts))) < 0) return "";
   const field = uts.subarray(UTS_FIELD, 2 * UTS_FIELD);
   const end = field.indexOf(0);
   return String.fromCharCode(...field.subarray(0, end < 0 ? field.length : end));
