@@ -1,7 +1,7 @@
 // Capacity, idle timeouts and the listen backlog, on the compiled binary.
 import { expect, test } from "bun:test";
 import * as dgram from "node:dgram";
-import { startDaemon } from "../support/daemon.ts";
+import { LAUNCH, startDaemon } from "../support/daemon.ts";
 import { TcpClient, udpRequest } from "../support/net.ts";
 
 async function stats(port: number): Promise<number[]> {
@@ -92,6 +92,29 @@ test("--backlog reaches listen(2): ss shows it as the listener's Send-Q", async 
     const out = Bun.spawnSync(["ss", "-Hltn", `sport = :${d.tcpPort}`]).stdout.toString().trim();
     const sendQ = Number(out.split(/\s+/)[2]);
     expect(sendQ).toBe(Math.min(77, somaxconn));
+  } finally {
+    expect(await d.stop()).toBe(0);
+  }
+});
+
+test("a quiet start (-q) applies --backlog and the descriptor budget just after it is up, and serves meanwhile", async () => {
+  const somaxconn = Number(await Bun.file("/proc/sys/net/core/somaxconn").text());
+  // prlimit execs the daemon: same pid. 256 descriptors cannot hold --max-tcp 1024, so the budget clamps it.
+  const d = await startDaemon(["--port", "0", "-q", "--backlog", "77", "--max-tcp", "1024"], { noWait: true, command: ["prlimit", "--nofile=256:256", ...LAUNCH] });
+  try {
+    const listener = () => Bun.spawnSync(["ss", "-Hltnp"]).stdout.toString().split("\n").find((l) => l.includes(`pid=${d.pid},`));
+    const sendQ = () => Number(listener()?.trim().split(/\s+/)[2]);
+    for (let i = 0; i < 250 && sendQ() !== Math.min(77, somaxconn); i++) await Bun.sleep(20);
+    expect(sendQ()).toBe(Math.min(77, somaxconn));
+    await d.waitForLog(/WARN .*--max-tcp 1024 does not fit the descriptor limit: serving at most \d+ clients/);
+    // --port 0: the kernel picks TCP and UDP ports apart; "ADDR:PORT" is ss's fourth column.
+    const portOf = (line: string | undefined) => Number(line!.trim().split(/\s+/)[3]!.replace(/^.*:/, ""));
+    const c = await TcpClient.connect(portOf(listener()));
+    c.send("q\n");
+    expect((await c.read(2)).toString()).toBe("q\n");
+    c.close();
+    const udp = Bun.spawnSync(["ss", "-Hulnp"]).stdout.toString().split("\n").find((l) => l.includes(`pid=${d.pid},`));
+    expect((await udpRequest(portOf(udp), "u")).toString()).toBe("u");
   } finally {
     expect(await d.stop()).toBe(0);
   }
