@@ -12,6 +12,12 @@ const MIN_SLOTS = 1 << 10;
 
 export type FingerprintAdd = "added" | "present" | "full";
 
+/** A set's content as plain data: its slot table and how many fingerprints it holds. */
+export interface FingerprintState {
+  size: number;
+  slots: Uint32Array;
+}
+
 export class PeerFingerprintSet {
   private slots = new Uint32Array(MIN_SLOTS * 2);
   private mask = MIN_SLOTS - 1;
@@ -26,6 +32,23 @@ export class PeerFingerprintSet {
   /** Bytes of the table now (its largest is 16 MiB). */
   get bytes(): number {
     return this.slots.byteLength;
+  }
+
+  /** The content, copied. */
+  state(): FingerprintState {
+    return { size: this.size, slots: this.slots.slice() };
+  }
+
+  /** Take over a state() (of a set with the same hashing); a table that is not one this set could have made is refused. */
+  restore(state: FingerprintState): void {
+    const slotCount = state.slots.length / 2;
+    const shapeOk = Number.isInteger(slotCount) && slotCount >= MIN_SLOTS && slotCount <= MAX_SLOTS && (slotCount & (slotCount - 1)) === 0;
+    if (!shapeOk || !Number.isInteger(state.size) || state.size < 0 || 2 * state.size > slotCount || state.size > this.cap) {
+      throw new Error("peer fingerprint table: not a table of this set");
+    }
+    this.slots = state.slots.slice();
+    this.mask = slotCount - 1;
+    this.size = state.size;
   }
 
   /** Remember the peer; "present" if it was already, "full" if new but the set is at its cap. */

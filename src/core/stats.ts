@@ -2,7 +2,7 @@
 // every UDP peer ever seen. Plain numbers bumped on the hot path; nothing
 // here allocates per line.
 import type { CommandName } from "./commands.ts";
-import { PeerFingerprintSet } from "./peer-fingerprints.ts";
+import { PeerFingerprintSet, type FingerprintState } from "./peer-fingerprints.ts";
 
 /** What a datagram did to the window table: its peer was in it, was added, or did not fit. */
 export type PeerTouch = "known" | "new" | "unrecorded";
@@ -44,6 +44,50 @@ export class UdpPeerTable {
   active(nowMs: number): number {
     return this.sweep(nowMs);
   }
+
+  /** The peers within the window, each with how long ago (ms) it was last heard, oldest first. */
+  ages(nowMs: number): [peer: string, ageMs: number][] {
+    this.sweep(nowMs);
+    return [...this.lastSeen].map(([key, seen]) => [key, nowMs - seen]);
+  }
+
+  /** Take over the peers of ages() (another process's clock: only the ages count), as far as the cap allows. */
+  restore(ages: readonly [string, number][], nowMs: number): void {
+    for (const [key, age] of ages) {
+      if (this.lastSeen.size >= this.cap) break;
+      this.lastSeen.set(key, nowMs - age);
+    }
+  }
+}
+
+/** The plain counters of Stats that keep counting across a hand-over (the live figures, connected clients and queued output, do not). */
+export const CARRIED_COUNTERS = [
+  "tcpAccepted",
+  "tcpRejectedBusy",
+  "tcpLines",
+  "tcpOverflows",
+  "tcpBytesIn",
+  "tcpBytesOut",
+  "udpDatagrams",
+  "udpTruncated",
+  "udpBytesIn",
+  "udpBytesOut",
+  "udpRateLimited",
+  "udpPeersCounted",
+  "proxyHeaderErrors",
+] as const;
+
+/** Everything /stats and /metrics have counted since start, as plain data: what a re-executed process carries on with. */
+export interface StatsState {
+  counters: Record<(typeof CARRIED_COUNTERS)[number], number>;
+  udpLoopGuardDrops: Record<"low-port" | "own-port", number>;
+  tlsHandshakes: { ok: number; failed: number };
+  commands: Record<CommandName, number>;
+  shutdownRejected: Record<string, number>;
+  /** The --udp-window table: peer and ms since it was last heard. */
+  peers: [string, number][];
+  /** The set of every peer ever heard (total_clients counts each once). */
+  peersEver: FingerprintState;
 }
 
 export class Stats {
@@ -89,6 +133,32 @@ export class Stats {
     const ever = this.udpPeersEver.add(address, port);
     if (ever === "added" || (ever === "full" && touch === "new")) this.udpPeersCounted++;
     return touch === "new";
+  }
+
+  /** The counters as plain data (nothing shared with this object). */
+  save(nowMs: number): StatsState {
+    const counters = {} as StatsState["counters"];
+    for (const name of CARRIED_COUNTERS) counters[name] = this[name];
+    return {
+      counters,
+      udpLoopGuardDrops: { ...this.udpLoopGuardDrops },
+      tlsHandshakes: { ...this.tlsHandshakes },
+      commands: { ...this.commands },
+      shutdownRejected: { ...this.shutdownRejected },
+      peers: this.udpPeers.ages(nowMs),
+      peersEver: this.udpPeersEver.state(),
+    };
+  }
+
+  /** Carry on counting from a saved state (a fresh Stats: the live figures stay as they are). */
+  restore(state: StatsState, nowMs: number): void {
+    for (const name of CARRIED_COUNTERS) this[name] = state.counters[name];
+    Object.assign(this.udpLoopGuardDrops, state.udpLoopGuardDrops);
+    Object.assign(this.tlsHandshakes, state.tlsHandshakes);
+    Object.assign(this.commands, state.commands);
+    Object.assign(this.shutdownRejected, state.shutdownRejected);
+    this.udpPeers.restore(state.peers, nowMs);
+    this.udpPeersEver.restore(state.peersEver);
   }
 
   /** The /stats reply fields: total_clients, tcp_connected_now, udp_active. */

@@ -1,7 +1,8 @@
 // The one module that talks to libc through bun:ffi (marked experimental
-// upstream, so it stays small): the socket, resource-limit and memory calls that Bun's
-// own API does not expose. Every function returns plain values and reports
-// failure as a negative errno, never by throwing.
+// upstream, so it stays small): the socket, resource-limit, memory,
+// descriptor, signal-mask and exec calls that Bun's own API does not expose.
+// Every function returns plain values and reports failure as a negative
+// errno, never by throwing.
 //
 // bun:ffi itself is loaded on first use, not with the program: loading it
 // costs a start ~0.3 ms and its first dlopen ~0.15 ms more, and a quiet start
@@ -55,6 +56,16 @@ const SIGNATURES = {
   isatty: { args: [FFIType.i32], returns: FFIType.i32 },
   uname: { args: [FFIType.ptr], returns: FFIType.i32 },
   madvise: { args: [FFIType.ptr, FFIType.u64, FFIType.i32], returns: FFIType.i32 },
+  fcntl: { args: [FFIType.i32, FFIType.i32, FFIType.i32], returns: FFIType.i32 },
+  memfd_create: { args: [FFIType.cstring, FFIType.u32], returns: FFIType.i32 },
+  read: { args: [FFIType.i32, FFIType.ptr, FFIType.u64], returns: FFIType.i64 },
+  pread: { args: [FFIType.i32, FFIType.ptr, FFIType.u64, FFIType.i64], returns: FFIType.i64 },
+  lseek: { args: [FFIType.i32, FFIType.i64, FFIType.i32], returns: FFIType.i64 },
+  poll: { args: [FFIType.ptr, FFIType.u64, FFIType.i32], returns: FFIType.i32 },
+  pthread_sigmask: { args: [FFIType.i32, FFIType.ptr, FFIType.ptr], returns: FFIType.i32 },
+  execve: { args: [FFIType.cstring, FFIType.ptr, FFIType.ptr], returns: FFIType.i32 },
+  getenv: { args: [FFIType.cstring], returns: FFIType.ptr },
+  prctl: { args: [FFIType.i32, FFIType.ptr, FFIType.u64, FFIType.u64, FFIType.u64], returns: FFIType.i32 },
   __errno_location: { args: [], returns: FFIType.ptr },
 } as const;
 
@@ -98,6 +109,17 @@ export const MSG_PEEK = 0x2;
 export const MSG_DONTWAIT = 0x40;
 export const MSG_NOSIGNAL = 0x4000;
 export const MADV_DONTNEED = 4;
+export const SIGHUP = 1;
+export const SIGINT = 2;
+export const SIGTERM = 15;
+const F_GETFD = 1;
+const F_SETFD = 2;
+const FD_CLOEXEC = 1;
+const SEEK_END = 2;
+const POLLIN = 1;
+const PR_SET_NAME = 15;
+const SIG_BLOCK = 0;
+const SIG_UNBLOCK = 1;
 
 function errno(): number {
   const p = symbols.__errno_location();
@@ -268,4 +290,95 @@ export function isatty(fd: number): boolean {
 
 export function close(fd: number): number {
   return result(symbols.close(fd));
+}
+
+/** Set or clear FD_CLOEXEC on a descriptor; 0 or -errno. */
+export function setCloseOnExec(fd: number, on: boolean): number {
+  const flags = result(symbols.fcntl(fd, F_GETFD, 0));
+  if (flags < 0) return flags;
+  return result(symbols.fcntl(fd, F_SETFD, on ? flags | FD_CLOEXEC : flags & ~FD_CLOEXEC));
+}
+
+/** memfd_create(2) without MFD_CLOEXEC (the descriptor is meant to survive an exec); the descriptor or -errno. */
+export function memfdCreate(name: string): number {
+  return result(symbols.memfd_create(Buffer.from(name + "\0"), 0));
+}
+
+/** read(2) once into all of `buf`; the bytes read (0 at end of file) or -errno. */
+export function readFd(fd: number, buf: Uint8Array): number {
+  return buf.length === 0 ? 0 : result(symbols.read(fd, ffi().ptr(buf), buf.length));
+}
+
+/** The whole content of a regular file (or memfd) by descriptor, from offset 0; -errno on failure. */
+export function readWhole(fd: number): Uint8Array | number {
+  const size = result(symbols.lseek(fd, 0, SEEK_END));
+  if (size < 0) return size;
+  const out = new Uint8Array(size);
+  for (let done = 0; done < size; ) {
+    const n = result(symbols.pread(fd, ffi().ptr(out, done), size - done, done));
+    if (n < 0) return n;
+    if (n === 0) return out.subarray(0, done);
+    done += n;
+  }
+  return out;
+}
+
+/** How many of the descriptors are readable now (poll(2) with no wait), or -errno. */
+export function readableNow(fds: readonly number[]): number {
+  if (fds.length === 0) return 0;
+  const pollfds = new Int32Array(fds.length * 2);
+  fds.forEach((fd, i) => {
+    pollfds[2 * i] = fd;
+    pollfds[2 * i + 1] = POLLIN; // events (short), revents (short) = 0
+  });
+  return result(symbols.poll(ffi().ptr(pollfds), fds.length, 0));
+}
+
+/** Block (or unblock) signals for the calling thread (pthread_sigmask(3)); 0 or -errno. The mask survives execve(2). */
+export function blockSignals(signals: readonly number[], block: boolean): number {
+  const set = new BigUint64Array(16); // glibc's sigset_t: 1024 bits
+  for (const sig of signals) set[0]! |= 1n << BigInt(sig - 1);
+  const rc = symbols.pthread_sigmask(block ? SIG_BLOCK : SIG_UNBLOCK, ffi().ptr(set), null);
+  return rc === 0 ? 0 : -rc; // returns the error number itself, not -1 and errno
+}
+
+/**
+ * execve(2), prepared: the strings and their tables are laid out and the
+ * binding compiled now, so the returned call goes straight to the kernel.
+ * It returns only on failure, with -errno.
+ */
+export function prepareExecve(path: string, argv: readonly string[], env: readonly string[]): () => number {
+  const strings = (list: readonly string[]) => {
+    const bufs = list.map((s) => Buffer.from(s + "\0"));
+    const table = new BigUint64Array(bufs.length + 1); // NULL-terminated
+    bufs.forEach((b, i) => (table[i] = BigInt(ffi().ptr(b))));
+    return { bufs, table };
+  };
+  const file = Buffer.from(path + "\0");
+  const a = strings(argv);
+  const e = strings(env);
+  const call = symbols.execve;
+  // The tables hold raw addresses; the closure holds `a` and `e`, so the strings stay reachable.
+  return () => result(call(file, ffi().ptr(a.table), ffi().ptr(e.table)));
+}
+
+/**
+ * Blank "NAME=value" with NUL bytes where execve(2) put it, the block
+ * /proc/PID/environ shows (process.env is a copy: deleting from it leaves
+ * that block alone). Call before deleting it from process.env. True if it was there.
+ */
+export function blankEnvironmentEntry(name: string): boolean {
+  const value = symbols.getenv(Buffer.from(name + "\0"));
+  if (value === null) return false;
+  const { CString, toArrayBuffer } = ffi();
+  const length = name.length + 1 + Buffer.byteLength(new CString(value).toString());
+  new Uint8Array(toArrayBuffer((Number(value) - name.length - 1) as Pointer, 0, length)).fill(0);
+  return true;
+}
+
+/** Name the calling thread (the main thread's name is the process name, comm: at most 15 bytes); 0 or -errno. */
+export function setThreadName(name: string): number {
+  const bytes = Buffer.alloc(16);
+  bytes.write(name.slice(0, 15), "latin1");
+  return result(symbols.prctl(PR_SET_NAME, ffi().ptr(bytes), 0, 0, 0));
 }
