@@ -10,8 +10,12 @@ import { applyFdBudget } from "./sys/fd-limit.ts";
 import { DEFERRED_SETUP_MS, startServer, type Server } from "./server/server.ts";
 import { ReloadSignal } from "./sys/reload-signal.ts";
 import type { Config } from "./core/config.ts";
+import type { MetricsServer } from "./metrics/server.ts";
 import { defaultInstance } from "./core/instance.ts";
 import { hostname, loadFfi } from "./sys/libc.ts";
+import type { Handover } from "./core/handover.ts";
+import { HANDOVER_VARIABLE, wantsIdleSettings } from "./core/idle-settings.ts";
+import type { RestContext } from "./server/handover.ts";
 
 const EXIT_FAILURE = 1;
 const EXIT_USAGE = 2;
@@ -48,13 +52,21 @@ async function main(argv: string[]): Promise<void> {
   // must already take the graceful path (and a SIGHUP must not end the process).
   const signals = installSignalHandlers(log);
   const reload = new ReloadSignal(log);
-  const server = await start(config, log, reload);
+  // Re-executed with the runtime's idle settings (src/server/handover.ts): the sockets and counters come along.
+  const resuming = process.env[HANDOVER_VARIABLE] === undefined ? null : await import("./server/handover.ts");
+  const handover = resuming?.takeHandover(process.env) ?? null;
+  if (typeof handover === "string") {
+    log.error(handover);
+    process.exit(EXIT_FAILURE);
+  }
+  const server = await start(config, log, reload, handover);
   signals.attach(server);
+  if (handover) resuming!.resumed(handover, log);
   await server.stopped;
   process.exit(0);
 }
 
-async function start(config: Config, log: Logger, reload: ReloadSignal): Promise<Server> {
+async function start(config: Config, log: Logger, reload: ReloadSignal, resume: Handover | null): Promise<Server> {
   try {
     const credentialsDirectory = process.env.CREDENTIALS_DIRECTORY;
     const tokenSource = { credentialsDirectory, tokenFile: config.shutdownTokenFile };
@@ -64,7 +76,7 @@ async function start(config: Config, log: Logger, reload: ReloadSignal): Promise
         : { token: null, origin: "none" };
     const applyBudget = () => {
       const budget = applyFdBudget(config.maxTcp);
-      if (budget?.clamped) {
+      if (budget?.clamped && !resume) {
         log.warn(`--max-tcp ${config.maxTcp} does not fit the descriptor limit: serving at most ${budget.maxTcp} clients`, {
           nofile_soft: budget.soft,
           nofile_hard: budget.before.hard,
@@ -94,7 +106,9 @@ async function start(config: Config, log: Logger, reload: ReloadSignal): Promise
         ? (await import("./systemd/socket-activation.ts")).takeListenFds(env, process.pid, log)
         : undefined;
     const adopted = (proto: "tcp" | "udp", port: number) => ((activation?.sockets[proto].length ?? 0) > 0 ? "adopted" : port);
-    if (log.infoOn) log.info(`epoll-echo ${VERSION} starting`, {
+    // Started without the idle settings (a shell, not the units): re-execute with them at the first rest.
+    const atRest = !resume && !activation && Bun.main.startsWith("/$bunfs/") && wantsIdleSettings(env) ? firstRest() : null;
+    if (log.infoOn && !resume) log.info(`epoll-echo ${VERSION} starting`, {
       instance: instance(),
       listen: effective.listen.length > 0 ? effective.listen.join(",") : undefined,
       reuse_port: effective.reusePort || undefined,
@@ -123,6 +137,8 @@ async function start(config: Config, log: Logger, reload: ReloadSignal): Promise
       onFiguresChanged: notifier ? () => notifier.figuresChanged() : undefined,
       tlsCredentials,
       deferSetup,
+      firstRest: atRest?.attempt,
+      resume: resume ?? undefined,
     });
     if (deferSetup) {
       setTimeout(() => {
@@ -140,15 +156,18 @@ async function start(config: Config, log: Logger, reload: ReloadSignal): Promise
     }
     activation?.restoreBacklogs();
     reload.add("UDP addresses", () => server.rescanAddresses());
+    let metrics: MetricsServer | null = null;
     if (effective.metrics) {
       if (effective.metrics.port !== 0 && effective.metrics.port === server.tcpPort) {
         throw new StartupError(`--metrics: port ${server.tcpPort} is the echo port; give the metrics listener a port of its own`);
       }
       const { startMetrics } = await import("./metrics/server.ts");
-      const metrics = startMetrics(effective.metrics, server.stats, { version: VERSION, instance: instance() }, log);
-      log.info(`metrics at ${metrics.url}`);
+      const handed = resume?.sockets.find((s) => s.kind === "metrics")?.fd;
+      metrics = startMetrics(effective.metrics, server.stats, { version: VERSION, instance: instance() }, log, handed);
+      if (!resume) log.info(`metrics at ${metrics.url}`);
     }
     notifier?.ready(server.stats, instance());
+    atRest?.ready({ log, server, metrics, config, credentialsDirectory });
     void server.stopped.then(() => notifier?.close());
     return server;
   } catch (err) {
@@ -158,6 +177,16 @@ async function start(config: Config, log: Logger, reload: ReloadSignal): Promise
     }
     throw err;
   }
+}
+
+/** The re-exec at the first rest, loaded only then, once everything it hands over is up. */
+function firstRest(): { attempt(): Promise<boolean>; ready(ctx: RestContext): void } {
+  let ready!: (ctx: RestContext) => void;
+  const started = new Promise<RestContext>((resolve) => (ready = resolve));
+  return {
+    attempt: async () => (await import("./server/handover.ts")).reexecAtRest(await started),
+    ready,
+  };
 }
 
 /** SIGINT/SIGTERM: the first starts a graceful stop, a second exits at once. */

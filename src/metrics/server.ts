@@ -12,7 +12,7 @@ import { StartupError } from "../core/startup-error.ts";
 import type { HostPort } from "../core/config.ts";
 import type { Logger } from "../sys/log.ts";
 import { formatPeer } from "../core/peer.ts";
-import { bindFailureReason, type ListenWithReusePort } from "../server/bind.ts";
+import { adoptTcp, bindFailureReason, boundPort, listenerFd, type ListenWithReusePort } from "../server/bind.ts";
 import { exposition, type BuildInfo, type StatsView } from "./exposition.ts";
 import { BUSY_RESPONSE, MAX_REQUEST_HEAD, parseRequestHead, respond } from "./http.ts";
 import { WarnThrottle } from "../core/warn-throttle.ts";
@@ -28,6 +28,10 @@ export const IDLE_TIMEOUT_S = 5;
 export interface MetricsServer {
   readonly port: number;
   readonly url: string;
+  /** The listening socket (a re-exec hands it over). */
+  readonly fd: number;
+  /** Scrape connections open now. */
+  readonly connections: number;
   stop(): void;
 }
 
@@ -40,7 +44,8 @@ class Scrape {
 
 type MetricsSocket = Socket<Scrape | null>;
 
-export function startMetrics(addr: HostPort, stats: StatsView, build: BuildInfo, log: Logger): MetricsServer {
+/** Serve /metrics on `addr`, or on the listening socket `adoptFd` (handed over by a re-exec). */
+export function startMetrics(addr: HostPort, stats: StatsView, build: BuildInfo, log: Logger, adoptFd?: number): MetricsServer {
   const startTime = processStartTime();
   const where = formatPeer(addr.host, addr.port);
   let admitted = 0;
@@ -102,13 +107,26 @@ export function startMetrics(addr: HostPort, stats: StatsView, build: BuildInfo,
   };
 
   let listener: TCPSocketListener<Scrape | null>;
-  try {
-    // Explicitly without SO_REUSEPORT: a second daemon must fail, not share the port.
-    listener = (Bun.listen as unknown as ListenWithReusePort)<Scrape | null>({ hostname: addr.host, port: addr.port, allowHalfOpen: false, reusePort: false, socket: handlers });
-  } catch (err) {
-    throw new MetricsError(`cannot serve metrics on ${where}: ${bindFailureReason(err)}`);
+  if (adoptFd !== undefined) {
+    listener = adoptTcp(adoptFd, handlers, false);
+  } else {
+    try {
+      // Explicitly without SO_REUSEPORT: a second daemon must fail, not share the port.
+      listener = (Bun.listen as unknown as ListenWithReusePort)<Scrape | null>({ hostname: addr.host, port: addr.port, allowHalfOpen: false, reusePort: false, socket: handlers });
+    } catch (err) {
+      throw new MetricsError(`cannot serve metrics on ${where}: ${bindFailureReason(err)}`);
+    }
   }
-  const port = listener.port;
+  const fd = listenerFd(listener);
+  const port = adoptFd !== undefined ? boundPort(fd) : listener.port;
   const url = `http://${formatPeer(addr.host, port)}/metrics`;
-  return { port, url, stop: () => listener.stop(true) };
+  return {
+    port,
+    url,
+    fd,
+    get connections() {
+      return admitted;
+    },
+    stop: () => listener.stop(true),
+  };
 }

@@ -156,10 +156,10 @@ export function raiseUdpReceiveBuffer(fd: number): void {
   if (now >= 0 && now < 2 * UDP_RCVBUF) libc.setsockoptInt(fd, libc.SOL_SOCKET, libc.SO_RCVBUF, UDP_RCVBUF);
 }
 
-/** Take over a listening TCP socket passed by systemd. */
-export function adoptTcp<D>(fd: number, handlers: TcpHandlers<D>): TCPSocketListener<D> {
+/** Take over a listening TCP socket passed by systemd (or handed over by a re-exec). */
+export function adoptTcp<D>(fd: number, handlers: TcpHandlers<D>, allowHalfOpen = true): TCPSocketListener<D> {
   try {
-    return (Bun.listen as unknown as ListenOnFd)<D>({ fd, allowHalfOpen: true, socket: handlers });
+    return (Bun.listen as unknown as ListenOnFd)<D>({ fd, allowHalfOpen, socket: handlers });
   } catch (err) {
     throw new BindError(`cannot adopt the TCP socket passed as fd ${fd}: ${bindFailureReason(err)}`);
   }

@@ -36,10 +36,20 @@ export class MemoryTrim {
   private settlePending = false;
   /** Collections so far (for tests and /metrics). */
   trims = 0;
+  /** A first-rest attempt (the hand-over re-exec) is in flight. */
+  private resting = false;
+  private stopped = false;
 
+  /**
+   * `firstRest`, if given, runs in place of the first settle: it returns only
+   * when it did not replace the process (src/server/handover.ts), with true
+   * to be asked again at the next quiet tick (clients were connected), false
+   * to settle now and never ask again.
+   */
   constructor(
     private readonly stats: Stats,
     private readonly log: Logger,
+    private firstRest?: () => Promise<boolean>,
   ) {}
 
   /** Settle once, SETTLE_AFTER_MS from now if at rest then, else when the activity watch next reports quiet. */
@@ -56,6 +66,7 @@ export class MemoryTrim {
     if (this.settleTimer !== null) clearTimeout(this.settleTimer);
     this.settleTimer = null;
     this.settlePending = false;
+    this.stopped = true;
   }
 
   /** One tick of the activity watch: collect when a burst is over. */
@@ -79,6 +90,23 @@ export class MemoryTrim {
   /** A full collection, then the executable's pages dropped again: after start, and when a burst is over. */
   private settle(): void {
     this.settlePending = false;
+    const rest = this.firstRest;
+    if (rest === undefined) return this.settleNow();
+    if (this.resting) return;
+    this.resting = true;
+    void rest().then((again) => {
+      this.resting = false;
+      if (this.stopped) return;
+      if (again) {
+        this.settlePending = true;
+        return;
+      }
+      this.firstRest = undefined;
+      this.settleNow();
+    });
+  }
+
+  private settleNow(): void {
     // Read /proc before the collection, so the collection frees what reading it allocated.
     const pages = executablePages();
     const gcMs = this.collect();

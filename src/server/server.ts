@@ -16,6 +16,7 @@ import { UdpService, type UdpSocket } from "./udp-server.ts";
 import type { TlsFront, RawTlsSocket } from "./tls-server.ts";
 import type { TlsCredentials } from "./tls-credentials.ts";
 import { adoptTcp, adoptUdp, applyBacklog, bindTcp, boundPort, listenerFd } from "./bind.ts";
+import type { HandedSocket, Handover } from "../core/handover.ts";
 import { UdpSockets, udpPlan } from "./udp-sockets.ts";
 
 /** Peers in the --udp-window table at most; past it new peers are answered and counted in total_clients, not in udp_active. */
@@ -58,6 +59,17 @@ export interface ServerOptions {
    * steps can fail the start.
    */
   deferSetup?: boolean;
+  /** Runs in place of the first settle (the re-exec with the idle settings, src/server/handover.ts; see MemoryTrim). */
+  firstRest?: () => Promise<boolean>;
+  /** The sockets and counters of the process this one was re-executed from: adopted and carried on, nothing bound. */
+  resume?: Handover;
+}
+
+/** What a hand-over needs from a server at rest. */
+export interface RestState {
+  sockets: HandedSocket[];
+  udpScanned: boolean;
+  stats: Stats;
 }
 
 export interface Server {
@@ -77,6 +89,12 @@ export interface Server {
   rescanAddresses(): Promise<void>;
   /** Serve at most this many TCP clients from now on (the descriptor budget, when applied after start). */
   limitClients(maxTcp: number): void;
+  /**
+   * For a hand-over: the sockets and counters, once every UDP reply of this
+   * turn is sent; or why not now (a stop began, clients are connected or
+   * in their TLS handshake).
+   */
+  restState(): RestState | string;
 }
 
 export async function startServer(config: Config, opts: ServerOptions): Promise<Server> {
@@ -86,7 +104,10 @@ export async function startServer(config: Config, opts: ServerOptions): Promise<
   const stats = new Stats(new UdpPeerTable(config.udpWindow * 1000, UDP_PEER_CAP));
   const clock = new CoarseClock();
   const commands = new CommandRunner(stats, log, opts.token, opts.instance);
-  const trim = new MemoryTrim(stats, log);
+  const trim = new MemoryTrim(stats, log, opts.firstRest);
+  const resume = opts.resume;
+  const handed = (kind: HandedSocket["kind"]) => resume?.sockets.filter((s) => s.kind === kind) ?? [];
+  if (resume) stats.restore(resume.stats, performance.now());
   const activity = new ActivityWatch((quiet) => {
     opts.onFiguresChanged?.();
     trim.tick(quiet);
@@ -122,6 +143,10 @@ export async function startServer(config: Config, opts: ServerOptions): Promise<
   if (adopted.tcp.length > 0) {
     listeners = adopted.tcp.map((fd) => adoptTcp(fd, tcp.handlers));
     tcpPort = boundPort(listenerFd(listeners[0]!));
+  } else if (resume) {
+    listeners = handed("tcp").map(({ fd }) => adoptTcp(fd, tcp.handlers));
+    tcpPort = boundPort(handed("tcp")[0]!.fd);
+    applyBacklog(listeners, config.backlog, log); // Bun listened again with its own
   } else {
     const bound = await bindTcp("TCP", { addresses: config.listen, port: config.tcpPort, reusePort: config.reusePort }, tcp.handlers, log);
     listeners = bound.sockets;
@@ -139,7 +164,8 @@ export async function startServer(config: Config, opts: ServerOptions): Promise<
       udpPort = boundPort(adopted.udp[0]!);
     } else {
       udpBound = new UdpSockets({ plan: udpPlan(config.listen), handlers: udp.handlers, log, reusePort: config.reusePort, setup });
-      await udpBound.start(config.udpPort);
+      if (resume) await udpBound.resume([...handed("udp-wildcard"), ...handed("udp-address")], resume.udpScanned);
+      else await udpBound.start(config.udpPort);
       udpPort = udpBound.port;
     }
   } catch (err) {
@@ -155,10 +181,17 @@ export async function startServer(config: Config, opts: ServerOptions): Promise<
     const { TlsFront } = await import("./tls-server.ts");
     tls = new TlsFront(opts.tlsCredentials, tcp, tcp.proxyGate, stats);
     try {
-      const bound = await bindTcp("TLS", { addresses: config.listen, port: config.tls.port, reusePort: config.reusePort }, tls.handlers, log);
-      tlsListeners = bound.sockets;
-      tlsPort = bound.port;
-      setup(() => applyBacklog(bound.sockets, config.backlog, log));
+      if (resume) {
+        const front = tls;
+        tlsListeners = handed("tls").map(({ fd }) => adoptTcp(fd, front.handlers));
+        tlsPort = boundPort(handed("tls")[0]!.fd);
+        applyBacklog(tlsListeners, config.backlog, log);
+      } else {
+        const bound = await bindTcp("TLS", { addresses: config.listen, port: config.tls.port, reusePort: config.reusePort }, tls.handlers, log);
+        tlsListeners = bound.sockets;
+        tlsPort = bound.port;
+        setup(() => applyBacklog(bound.sockets, config.backlog, log));
+      }
     } catch (err) {
       for (const l of listeners) l.stop(true);
       for (const s of udpAdopted) s.close();
@@ -195,11 +228,13 @@ export async function startServer(config: Config, opts: ServerOptions): Promise<
     }, DEFERRED_SETUP_MS);
   }
   trim.settleAfterStart();
-  log.info(`listening (TCP port=${tcpPort}, UDP port=${udpPort})`, {
-    tls_port: tlsPort ?? undefined,
-    tcp: adopted.tcp.length > 0 ? "adopted" : undefined,
-    udp: adopted.udp.length > 0 ? "adopted" : undefined,
-  });
+  if (!resume) {
+    log.info(`listening (TCP port=${tcpPort}, UDP port=${udpPort})`, {
+      tls_port: tlsPort ?? undefined,
+      tcp: adopted.tcp.length > 0 ? "adopted" : undefined,
+      udp: adopted.udp.length > 0 ? "adopted" : undefined,
+    });
+  }
   return {
     tcpPort,
     udpPort,
@@ -211,6 +246,18 @@ export async function startServer(config: Config, opts: ServerOptions): Promise<
     useTlsCredentials: (credentials) => tls?.use(credentials),
     rescanAddresses: () => udpBound?.rescan() ?? Promise.resolve(),
     limitClients: (maxTcp) => void (tcp.maxTcp = maxTcp),
+    restState() {
+      if (stopping !== null) return "stopping";
+      const open = tcp.connections.size + (tls?.handshaking ?? 0);
+      if (open > 0) return `${open} clients connected`;
+      udp.flush();
+      const sockets: HandedSocket[] = [
+        ...listeners.map((l) => ({ fd: listenerFd(l), kind: "tcp" as const })),
+        ...tlsListeners.map((l) => ({ fd: listenerFd(l), kind: "tls" as const })),
+        ...(udpBound?.handed() ?? []),
+      ];
+      return { sockets, udpScanned: udpBound?.scannedAlready ?? false, stats };
+    },
   };
 }
 

@@ -85,6 +85,11 @@ export class TlsFront {
     };
   }
 
+  /** Raw sockets whose handshake (or PROXY header) is still awaited. */
+  get handshaking(): number {
+    return this.pending;
+  }
+
   /** New handshakes from now on use these; open connections keep theirs. */
   use(credentials: TlsCredentials): void {
     this.secure = toOptions(credentials);

@@ -131,6 +131,11 @@ export class UdpService {
     if (batch.length === 3) setImmediate(this.flushReplies);
   }
 
+  /** Send the replies queued in this turn now. */
+  flush(): void {
+    this.flushReplies();
+  }
+
   private readonly flushReplies = (): void => {
     const socket = this.batchSocket;
     const batch = this.batch;

@@ -35,6 +35,7 @@ import type { Logger } from "../sys/log.ts";
 import { AF_INET, AF_INET6, decodeSockAddr, encodeSockAddr, isWildcard, wildcardSockAddr, withPort, type SockAddr } from "../core/sockaddr.ts";
 import { RescanTrigger } from "../core/rescan-trigger.ts";
 import { adoptUdp, BindError, bindFailureReason, boundPort, raiseUdpReceiveBuffer } from "./bind.ts";
+import type { HandedSocket } from "../core/handover.ts";
 
 type UdpHandlers = udp.SocketHandler<"uint8array">;
 
@@ -81,7 +82,7 @@ interface Bound {
 
 export class UdpSockets {
   /** The per-address sockets, or the --listen ones, by address text. */
-  private readonly open = new Map<string, UdpSocket>();
+  private readonly open = new Map<string, Bound>();
   /** The scan plan's wildcard socket. */
   private wildcard: (Bound & { addr: SockAddr }) | null = null;
   /** Addresses whose bind failed, warned about once, retried at each scan. */
@@ -101,9 +102,41 @@ export class UdpSockets {
   constructor(private readonly opts: UdpSocketsOptions) {}
 
   get sockets(): UdpSocket[] {
-    const all = [...this.open.values()];
+    const all = [...this.open.values()].map((b) => b.socket);
     if (this.wildcard !== null) all.push(this.wildcard.socket);
     return all;
+  }
+
+  /** A scan has read the local addresses (a hand-over carries it on). */
+  get scannedAlready(): boolean {
+    return this.scanned;
+  }
+
+  /** Every socket with its descriptor, for a hand-over. */
+  handed(): HandedSocket[] {
+    const out: HandedSocket[] = [...this.open].map(([address, b]) => ({ fd: b.fd, kind: "udp-address" as const, address }));
+    if (this.wildcard !== null) out.push({ fd: this.wildcard.fd, kind: "udp-wildcard" });
+    return out;
+  }
+
+  /**
+   * Adopt the sockets of a hand-over instead of binding: the same wildcard
+   * and per-address sockets, rescanned as before (the first scan still to
+   * come if it had not run yet).
+   */
+  async resume(handed: readonly HandedSocket[], scanned: boolean): Promise<void> {
+    for (const h of handed) {
+      const wildcard = h.kind === "udp-wildcard";
+      const socket = await adoptUdp(h.fd, wildcard ? this.wildcardHandlers() : this.opts.handlers);
+      const name = libc.getsockname(h.fd);
+      if (typeof name !== "number") this.port = name.port;
+      if (wildcard) {
+        this.wildcard = { socket, fd: h.fd, addr: wildcardSockAddr(typeof name === "number" || name.family === AF_INET6 ? AF_INET6 : AF_INET) };
+        this.tuneWildcard(); // if Bun made it, adopting may have turned its error queue back on
+      } else this.open.set(h.address!, { socket, fd: h.fd });
+    }
+    this.scanned = scanned;
+    if (this.opts.plan.kind === "scan" && !scanned) this.schedule(FIRST_SCAN_DELAY_MS);
   }
 
   /**
@@ -121,7 +154,7 @@ export class UdpSockets {
           const bound = await this.bindOne(addr, this.opts.handlers, (err) => {
             throw new BindError(`cannot listen on UDP ${literal} port ${this.port}: ${bindFailureReason(err)}`);
           });
-          if (bound !== null) this.open.set(addr.text, bound.socket);
+          if (bound !== null) this.open.set(addr.text, bound);
         }
         this.logSet();
       } else {
@@ -176,7 +209,7 @@ export class UdpSockets {
     this.scanned = true;
     const wanted = new Map(scanned.map((a) => [a.text, a]));
     let changed = first;
-    for (const [text, socket] of this.open) {
+    for (const [text, { socket }] of this.open) {
       if (wanted.has(text)) continue;
       socket.close();
       this.open.delete(text);
@@ -188,7 +221,7 @@ export class UdpSockets {
       if (this.open.has(text)) continue;
       const bound = await this.bindOne(addr, this.opts.handlers, (err) => this.warnFailure(addr, err));
       if (bound === null) continue;
-      this.open.set(text, bound.socket);
+      this.open.set(text, bound);
       this.failing.delete(text);
       changed = true;
     }
@@ -204,15 +237,7 @@ export class UdpSockets {
     const fail = (err: { code: string }) => {
       throw new BindError(`cannot listen on UDP port ${this.port}: ${bindFailureReason(err)}`);
     };
-    const data = this.opts.handlers.data!;
-    const handlers: UdpHandlers = {
-      ...this.opts.handlers,
-      // Named parameters, not (...args): no array per datagram when the wildcard answers alone.
-      data: (socket, buf, port, address, flags) => {
-        this.onWildcard();
-        return data(socket, buf, port, address, flags);
-      },
-    };
+    const handlers = this.wildcardHandlers();
     let addr = wildcardSockAddr(ipv4Only ? AF_INET : AF_INET6);
     if (!this.opts.reusePort && (await this.openWildcard(addr, handlers, fail))) return;
     const noIPv6 = (err: { code: string }) => (err.code === "EAFNOSUPPORT" ? undefined : fail(err));
@@ -222,6 +247,19 @@ export class UdpSockets {
       bound = await this.bindOne(addr, handlers, fail);
     }
     if (bound !== null) this.wildcard = { ...bound, addr };
+  }
+
+  /** The handlers of the wildcard socket: its datagrams also ask for rescans. */
+  private wildcardHandlers(): UdpHandlers {
+    const data = this.opts.handlers.data!;
+    return {
+      ...this.opts.handlers,
+      // Named parameters, not (...args): no array per datagram when the wildcard answers alone.
+      data: (socket, buf, port, address, flags) => {
+        this.onWildcard();
+        return data(socket, buf, port, address, flags);
+      },
+    };
   }
 
   /**

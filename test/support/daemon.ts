@@ -9,6 +9,7 @@
 //                              binary starts in ~1.7 s instead of ~10 ms)
 import { join, resolve } from "node:path";
 import type { Subprocess } from "bun";
+import { unitEnvironment } from "../../scripts/bench/wakeups.ts";
 
 export const ROOT = join(import.meta.dir, "..", "..");
 export const BINARY = process.env.EPOLL_ECHO_BIN ? resolve(process.env.EPOLL_ECHO_BIN) : join(ROOT, "epoll-echo");
@@ -17,6 +18,17 @@ const LAUNCHER = (process.env.EPOLL_ECHO_LAUNCHER ?? "").split(" ").filter((w) =
 export const LAUNCH: readonly string[] = [...LAUNCHER, BINARY];
 /** Factor for waits on the binary (EPOLL_ECHO_TIME_SCALE, default 1). */
 export const TIME_SCALE = Math.max(1, Number(process.env.EPOLL_ECHO_TIME_SCALE) || 1);
+
+/**
+ * The environment a test daemon gets: the packaged unit's Environment= (the
+ * runtime's idle settings, as the units and the image run it: no re-exec at
+ * rest, which also works under a launcher), then `extra`; a variable set to
+ * undefined in `extra` is left out (a direct start: test/e2e/reexec.test.ts).
+ */
+export function daemonEnv(extra: Record<string, string | undefined> = {}): Record<string, string> {
+  const all: Record<string, string | undefined> = { ...process.env, NO_COLOR: "1", ...unitEnvironment(ROOT), ...extra };
+  return Object.fromEntries(Object.entries(all).filter((e): e is [string, string] => e[1] !== undefined));
+}
 
 const READY = /listening \(TCP port=(\d+), UDP port=(\d+)\)/;
 
@@ -53,7 +65,7 @@ export async function startDaemon(args: string[], opts: StartOptions = {}): Prom
     stdout: "pipe",
     stderr: "pipe",
     cwd: opts.cwd,
-    env: { ...process.env, NO_COLOR: "1", ...opts.env } as Record<string, string>,
+    env: daemonEnv(opts.env),
   });
   let text = "";
   const waiters = new Set<() => void>();
@@ -131,6 +143,6 @@ export async function startDaemon(args: string[], opts: StartOptions = {}): Prom
 
 /** Run the binary to completion (for flags that exit at once). */
 export function runBinary(args: string[], env?: Record<string, string>): { code: number; stdout: string; stderr: string } {
-  const r = Bun.spawnSync([...LAUNCH, ...args], { env: { ...process.env, NO_COLOR: "1", ...env }, stdin: "ignore" });
+  const r = Bun.spawnSync([...LAUNCH, ...args], { env: daemonEnv(env), stdin: "ignore" });
   return { code: r.exitCode ?? -1, stdout: r.stdout.toString(), stderr: r.stderr.toString() };
 }

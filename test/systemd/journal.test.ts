@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
-import { LAUNCH } from "../support/daemon.ts";
+import { daemonEnv, LAUNCH } from "../support/daemon.ts";
 import { TcpClient } from "../support/net.ts";
 import { waitForFile } from "../support/systemd.ts";
 
@@ -38,7 +38,7 @@ function spawnWithStderr(args: string[], path: string, env: Record<string, strin
     stdin: "ignore",
     stdout: "ignore",
     stderr: Bun.file(path),
-    env: { ...process.env, NO_COLOR: "1", ...env },
+    env: daemonEnv(env),
   });
   return proc;
 }
