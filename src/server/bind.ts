@@ -36,23 +36,23 @@ const fatal = (code: string | undefined) => code === "EADDRINUSE" || code === "E
  * takes IPv4 too; where the kernel forces v6-only, a second IPv4 socket joins
  * it on the same port; without IPv6, IPv4 alone.
  */
-async function bindDualStack<T>(
+function bindDualStack<T>(
   proto: "TCP" | "TLS",
   port: number,
-  open: (host: string, port: number) => Promise<T>,
+  open: (host: string, port: number) => T,
   fdOf: (s: T) => number,
   portOf: (s: T) => number,
   reusePort: boolean,
   log: Logger,
-): Promise<Bound<T>> {
+): Bound<T> {
   let v6: T;
   try {
-    v6 = await open("::", port);
+    v6 = open("::", port);
   } catch (err) {
     if (fatal(errorCode(err))) throw new BindError(`cannot listen on ${proto} port ${port}: ${bindFailureReason(err)}`);
     log.warn(`no IPv6 for ${proto} (${bindFailureReason(err)}): listening on IPv4 only`);
     try {
-      const v4 = await open("0.0.0.0", port);
+      const v4 = open("0.0.0.0", port);
       return { sockets: [v4], port: portOf(v4) };
     } catch (err4) {
       throw new BindError(`cannot listen on ${proto} port ${port}: ${bindFailureReason(err4)}`);
@@ -70,7 +70,7 @@ async function bindDualStack<T>(
     // socket is the IPv4 listener the fallback needs.
     let v4: T;
     try {
-      v4 = await open("0.0.0.0", bound);
+      v4 = open("0.0.0.0", bound);
     } catch (err) {
       if (errorCode(err) === "EADDRINUSE" || !v6Only()) return { sockets: [v6], port: bound };
       throw v4Failed(err);
@@ -82,7 +82,7 @@ async function bindDualStack<T>(
   if (!v6Only()) return { sockets: [v6], port: bound };
   warnV6Only();
   try {
-    const v4 = await open("0.0.0.0", bound);
+    const v4 = open("0.0.0.0", bound);
     return { sockets: [v6, v4], port: bound };
   } catch (err) {
     throw v4Failed(err);
@@ -106,13 +106,13 @@ export type ListenWithReusePort = <D>(opts: { hostname: string; port: number; al
  * otherwise on exactly these (port 0: the kernel picks for the first, the
  * others follow). A failure names the address and closes what was opened.
  */
-export async function bindTcp<D>(proto: "TCP" | "TLS", where: TcpBindOptions, handlers: TcpHandlers<D>, log: Logger): Promise<Bound<TCPSocketListener<D>>> {
+export function bindTcp<D>(proto: "TCP" | "TLS", where: TcpBindOptions, handlers: TcpHandlers<D>, log: Logger): Bound<TCPSocketListener<D>> {
   const open = (hostname: string, port: number) => {
     const listen = Bun.listen as unknown as ListenWithReusePort;
     return listen<D>({ hostname, port, allowHalfOpen: true, reusePort: where.reusePort, socket: handlers });
   };
   if (where.addresses.length === 0) {
-    return bindDualStack(proto, where.port, async (h, p) => open(h, p), (l) => listenerFd(l), (l) => l.port, where.reusePort, log);
+    return bindDualStack(proto, where.port, open, (l) => listenerFd(l), (l) => l.port, where.reusePort, log);
   }
   for (const address of where.addresses) {
     const missing = missingInterface(address);

@@ -148,7 +148,7 @@ export async function startServer(config: Config, opts: ServerOptions): Promise<
     tcpPort = boundPort(handed("tcp")[0]!.fd);
     applyBacklog(listeners, config.backlog, log); // Bun listened again with its own
   } else {
-    const bound = await bindTcp("TCP", { addresses: config.listen, port: config.tcpPort, reusePort: config.reusePort }, tcp.handlers, log);
+    const bound = bindTcp("TCP", { addresses: config.listen, port: config.tcpPort, reusePort: config.reusePort }, tcp.handlers, log);
     listeners = bound.sockets;
     tcpPort = bound.port;
     setup(() => applyBacklog(bound.sockets, config.backlog, log));
@@ -187,7 +187,7 @@ export async function startServer(config: Config, opts: ServerOptions): Promise<
         tlsPort = boundPort(handed("tls")[0]!.fd);
         applyBacklog(tlsListeners, config.backlog, log);
       } else {
-        const bound = await bindTcp("TLS", { addresses: config.listen, port: config.tls.port, reusePort: config.reusePort }, tls.handlers, log);
+        const bound = bindTcp("TLS", { addresses: config.listen, port: config.tls.port, reusePort: config.reusePort }, tls.handlers, log);
         tlsListeners = bound.sockets;
         tlsPort = bound.port;
         setup(() => applyBacklog(bound.sockets, config.backlog, log));
