@@ -31,8 +31,8 @@ export interface MeasureSpec {
   /** the CPUs the server and this process are pinned to, for the noise check */
   serverCpu: string;
   loadCpu: string;
-  /** startup only: the server command (without --port) and how many starts */
-  cmd?: string[];
+  /** startup only: the server commands (without --port), started in turn, and how many starts each */
+  cmds?: string[][];
   runs?: number;
   /** idle only: how long to wait before and after connecting */
   settleMs?: number;
@@ -71,6 +71,8 @@ export interface MeasureResult {
   startupUdpMs?: number;
   startupTcpAllMs?: number[];
   startupUdpAllMs?: number[];
+  /** startup only: one result per command of `cmds`, in that order */
+  startupPerCmd?: MeasureResult[];
 }
 
 const sleep = (ms: number) => Bun.sleep(ms);
@@ -243,38 +245,47 @@ async function idle(spec: MeasureSpec): Promise<MeasureResult> {
 // ---------------------------------------------------------------- startup: spawn to first TCP echo / first UDP echo
 
 async function startup(spec: MeasureSpec): Promise<MeasureResult> {
-  const tcpTimes: number[] = [];
-  const udpTimes: number[] = [];
-  let mismatches = 0;
-  // run -1 is a warm-up start (the first start after another binary is often far slower): not counted
+  const cmds = spec.cmds ?? [];
+  const tcpTimes: number[][] = cmds.map(() => []);
+  const udpTimes: number[][] = cmds.map(() => []);
+  const mismatches: number[] = cmds.map(() => 0);
+  // The commands take turns (A, B, A, B, ...) so drift on the machine lands on all of them alike, not in their ratio.
+  // Run -1 is a warm-up start of each (the first start after another binary is often far slower): not counted.
   for (let run = -1; run < (spec.runs ?? 5); run++) {
-    const port = await freePort();
-    const ep = endpointOf(spec.host, port);
-    const t0 = performance.now();
-    const proc = Bun.spawn(["taskset", "-c", spec.serverCpu, ...spec.cmd!, "--port", String(port)], { stdout: "ignore", stderr: "ignore" });
-    const [tcp, udp] = await Promise.all([firstTcpEcho(ep, PLAIN, t0 + 10_000), firstUdpEcho(ep, t0 + 10_000)]);
-    proc.kill("SIGKILL");
-    await proc.exited;
-    if (tcp.at === null || udp.at === null) return { ...emptyResult(), ok: false, error: `server did not echo within 10 s (tcp=${tcp.at !== null} udp=${udp.at !== null})` };
-    mismatches += Number(tcp.mismatch) + Number(udp.mismatch);
-    if (run >= 0) {
-      tcpTimes.push(tcp.at - t0);
-      udpTimes.push(udp.at - t0);
+    for (const [i, cmd] of cmds.entries()) {
+      const port = await freePort();
+      const ep = endpointOf(spec.host, port);
+      const t0 = performance.now();
+      const proc = Bun.spawn(["taskset", "-c", spec.serverCpu, ...cmd, "--port", String(port)], { stdout: "ignore", stderr: "ignore" });
+      const [tcp, udp] = await Promise.all([firstTcpEcho(ep, PLAIN, t0 + 10_000), firstUdpEcho(ep, t0 + 10_000)]);
+      proc.kill("SIGKILL");
+      await proc.exited;
+      if (tcp.at === null || udp.at === null) {
+        return { ...emptyResult(), ok: false, error: `${cmd.join(" ")}: server did not echo within 10 s (tcp=${tcp.at !== null} udp=${udp.at !== null})` };
+      }
+      mismatches[i]! += Number(tcp.mismatch) + Number(udp.mismatch);
+      if (run >= 0) {
+        tcpTimes[i]!.push(tcp.at - t0);
+        udpTimes[i]!.push(udp.at - t0);
+      }
+      await sleep(50);
     }
-    await sleep(50);
   }
-  const error = mismatches ? `${mismatches} echoes differ` : undefined;
   const round2 = (x: number) => Math.round(x * 100) / 100;
-  return {
-    ...emptyResult(),
-    ok: !error,
-    error,
-    mismatches,
-    startupTcpMs: median(tcpTimes),
-    startupUdpMs: median(udpTimes),
-    startupTcpAllMs: tcpTimes.map(round2),
-    startupUdpAllMs: udpTimes.map(round2),
-  };
+  const startupPerCmd = cmds.map((_, i): MeasureResult => {
+    const error = mismatches[i] ? `${mismatches[i]} echoes differ` : undefined;
+    return {
+      ...emptyResult(),
+      ok: !error,
+      error,
+      mismatches: mismatches[i]!,
+      startupTcpMs: median(tcpTimes[i]!),
+      startupUdpMs: median(udpTimes[i]!),
+      startupTcpAllMs: tcpTimes[i]!.map(round2),
+      startupUdpAllMs: udpTimes[i]!.map(round2),
+    };
+  });
+  return { ...emptyResult(), ok: startupPerCmd.every((r) => r.ok), startupPerCmd };
 }
 
 function emptyResult(): MeasureResult {

@@ -321,7 +321,7 @@ function describe(sc: Scenario): string {
     case "idle":
       return `${n(s.conns)} conns echo one ${s.lineLen} B line each (${CONNECT_BATCH} handshakes at a time), then idle ${(s.settleMs ?? 0) / 1000} s`;
     case "startup":
-      return `spawn to first TCP echo / first UDP echo, median of ${s.runs} starts after one uncounted start`;
+      return `spawn to first TCP echo / first UDP echo, median of ${s.runs} starts after one uncounted start; the servers start in turn (A, B, A, B, ...)`;
   }
 }
 
@@ -338,45 +338,27 @@ async function runOne(server: Server, sc: Scenario): Promise<Row> {
     return { server, scenario: sc, result, noisePct };
   }
   const spec = specFor(sc);
-  let proc: ReturnType<typeof Bun.spawn> | undefined;
   const logFile = join(OUT, "logs", `${server.name.replace(/[^\w.+-]/g, "_")}-${sc.name}.log`);
-  if (spec.scenario === "startup") {
-    spec.cmd = server.cmd;
-  } else {
-    const port = await freePort();
-    spec.tcpPort = spec.udpPort = port;
-    if (server.stream?.tls) {
-      spec.tcpPort = await freePort();
-      spec.tls = true;
-    }
-    if (server.stream?.proxy) spec.proxy = server.stream.proxy;
-    const fd = openSync(logFile, "w");
-    proc = Bun.spawn(pinned(SERVER_CPU, serverCommand(server, port, spec.tcpPort)), { cwd: ROOT, stdin: "ignore", stdout: "ignore", stderr: fd });
-    closeSync(fd);
-    spec.serverPid = proc.pid;
+  const port = await freePort();
+  spec.tcpPort = spec.udpPort = port;
+  if (server.stream?.tls) {
+    spec.tcpPort = await freePort();
+    spec.tls = true;
   }
-  const budgetMs = 60_000 + spec.warmupMs + spec.measureMs + (spec.runs ?? 0) * 12_000;
-  const load = Bun.spawn(pinned(LOAD_CPU, [process.execPath, MEASURE, JSON.stringify(spec)]), { cwd: ROOT, stdin: "ignore", stdout: "pipe", stderr: "inherit" });
-  const timer = setTimeout(() => load.kill("SIGKILL"), budgetMs);
-  const out = await new Response(load.stdout).text();
-  await load.exited;
-  clearTimeout(timer);
-  let result: LoadResult;
-  try {
-    result = JSON.parse(out.trim().split("\n").pop() ?? "");
-  } catch {
-    result = { ok: false, error: `load client gave no result (exit ${load.exitCode})` } as LoadResult;
+  if (server.stream?.proxy) spec.proxy = server.stream.proxy;
+  const fd = openSync(logFile, "w");
+  const proc = Bun.spawn(pinned(SERVER_CPU, serverCommand(server, port, spec.tcpPort)), { cwd: ROOT, stdin: "ignore", stdout: "ignore", stderr: fd });
+  closeSync(fd);
+  spec.serverPid = proc.pid;
+  const result = await runLoad(spec);
+  if (proc.exitCode !== null || proc.signalCode !== null) {
+    result.ok = false;
+    result.error = `server exited during the run (${proc.exitCode ?? proc.signalCode})` + (result.error ? `; ${result.error}` : "");
   }
-  if (proc) {
-    if (proc.exitCode !== null || proc.signalCode !== null) {
-      result.ok = false;
-      result.error = `server exited during the run (${proc.exitCode ?? proc.signalCode})` + (result.error ? `; ${result.error}` : "");
-    }
-    proc.kill("SIGTERM");
-    const t = setTimeout(() => proc!.kill("SIGKILL"), 2000);
-    await proc.exited;
-    clearTimeout(t);
-  }
+  proc.kill("SIGTERM");
+  const t = setTimeout(() => proc.kill("SIGKILL"), 2000);
+  await proc.exited;
+  clearTimeout(t);
   if (!result.ok) {
     let tail = "";
     try {
@@ -385,6 +367,34 @@ async function runOne(server: Server, sc: Scenario): Promise<Row> {
     log(`  ! ${server.name} ${sc.name}: ${result.error}${tail ? `  [server stderr: ${tail}]` : ""}`);
   }
   return { server, scenario: sc, result, noisePct };
+}
+
+/** One round of the startup scenario: the servers' starts take turns within the one load process (see measure.ts). */
+async function runStartupRound(order: Server[], sc: Scenario): Promise<Row[]> {
+  const noisePct = quick ? 0 : await waitQuiet(QUIET_WAIT_MS);
+  const spec = specFor(sc);
+  spec.cmds = order.map((s) => s.cmd);
+  const all = await runLoad(spec);
+  return order.map((server, i) => {
+    const result = all.startupPerCmd?.[i] ?? ({ ...all, ok: false, error: all.error ?? "no result for this server" } as LoadResult);
+    if (!result.ok) log(`  ! ${server.name} ${sc.name}: ${result.error}`);
+    return { server, scenario: sc, result, noisePct };
+  });
+}
+
+/** Run scripts/bench/measure.ts with this spec on the load CPU and return its result. */
+async function runLoad(spec: LoadSpec): Promise<LoadResult> {
+  const budgetMs = 60_000 + spec.warmupMs + spec.measureMs + (spec.runs ?? 0) * (spec.cmds?.length ?? 1) * 12_000;
+  const load = Bun.spawn(pinned(LOAD_CPU, [process.execPath, MEASURE, JSON.stringify(spec)]), { cwd: ROOT, stdin: "ignore", stdout: "pipe", stderr: "inherit" });
+  const timer = setTimeout(() => load.kill("SIGKILL"), budgetMs);
+  const out = await new Response(load.stdout).text();
+  await load.exited;
+  clearTimeout(timer);
+  try {
+    return JSON.parse(out.trim().split("\n").pop() ?? "");
+  } catch {
+    return { ok: false, error: `load client gave no result (exit ${load.exitCode})` } as LoadResult;
+  }
 }
 
 /** Medians over rounds, field by field. */
@@ -465,6 +475,11 @@ for (const sc of scenarios) {
     // rotate the order every round so no server always goes first
     const here = servers.filter((s) => !s.scenarios || s.scenarios.includes(sc.name));
     const order = here.map((_, i) => here[(i + round) % here.length]!);
+    if (sc.name === "startup") {
+      log(`bench: ${sc.name} · ${order.map((s) => s.name).join(", ")} in turn${rounds > 1 ? ` · round ${round + 1}/${rounds}` : ""}`);
+      for (const row of await runStartupRound(order, sc)) perServer.set(row.server, [...(perServer.get(row.server) ?? []), row]);
+      continue;
+    }
     for (const server of order) {
       log(`bench: ${sc.name} · ${server.name}${rounds > 1 ? ` · round ${round + 1}/${rounds}` : ""}`);
       const row = await runOne(server, sc);
