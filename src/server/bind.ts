@@ -32,60 +32,25 @@ export function bindFailureReason(err: unknown): string {
 const fatal = (code: string | undefined) => code === "EADDRINUSE" || code === "EACCES" || code === "EPERM";
 
 /**
- * Bind one protocol on both stacks. Normally one IPv6 socket with V6ONLY off
- * takes IPv4 too; where the kernel forces v6-only, a second IPv4 socket joins
- * it on the same port; without IPv6, IPv4 alone.
+ * Bind one protocol on both stacks: one IPv6 socket on "::" takes IPv4 too,
+ * because Bun clears IPV6_V6ONLY on it, with or without SO_REUSEPORT, even
+ * under net.ipv6.bindv6only=1 (test/e2e/dual-stack.test.ts fails should a
+ * Bun release stop doing so). Without IPv6 (the bind on "::" fails for another
+ * reason than the port), IPv4 alone.
  */
-function bindDualStack<T>(
-  proto: "TCP" | "TLS",
-  port: number,
-  open: (host: string, port: number) => T,
-  fdOf: (s: T) => number,
-  portOf: (s: T) => number,
-  reusePort: boolean,
-  log: Logger,
-): Bound<T> {
-  let v6: T;
+function bindDualStack<T>(proto: "TCP" | "TLS", port: number, open: (host: string, port: number) => T, portOf: (s: T) => number, log: Logger): Bound<T> {
   try {
-    v6 = open("::", port);
+    const v6 = open("::", port);
+    return { sockets: [v6], port: portOf(v6) };
   } catch (err) {
     if (fatal(errorCode(err))) throw new BindError(`cannot listen on ${proto} port ${port}: ${bindFailureReason(err)}`);
     log.warn(`no IPv6 for ${proto} (${bindFailureReason(err)}): listening on IPv4 only`);
-    try {
-      const v4 = open("0.0.0.0", port);
-      return { sockets: [v4], port: portOf(v4) };
-    } catch (err4) {
-      throw new BindError(`cannot listen on ${proto} port ${port}: ${bindFailureReason(err4)}`);
-    }
   }
-  const bound = portOf(v6);
-  const v4Failed = (err: unknown) => new BindError(`cannot listen on ${proto} port ${bound} (IPv4): ${bindFailureReason(err)}`);
-  const v6Only = () => libc.getsockoptInt(fdOf(v6), libc.IPPROTO_IPV6, libc.IPV6_V6ONLY) === 1;
-  const warnV6Only = () => log.warn(`kernel makes IPv6 sockets v6-only (net.ipv6.bindv6only=1): separate IPv4 and IPv6 ${proto} sockets`);
-  if (!reusePort) {
-    // Does the IPv6 socket take IPv4 too (Bun clears IPV6_V6ONLY on "::" itself)?
-    // Listening on 0.0.0.0 on the same port answers without the ffi layer,
-    // which a quiet start does not load before it serves: refused with
-    // EADDRINUSE while the IPv6 socket holds IPv4 too; if it does not, the new
-    // socket is the IPv4 listener the fallback needs.
-    let v4: T;
-    try {
-      v4 = open("0.0.0.0", bound);
-    } catch (err) {
-      if (errorCode(err) === "EADDRINUSE" || !v6Only()) return { sockets: [v6], port: bound };
-      throw v4Failed(err);
-    }
-    warnV6Only();
-    return { sockets: [v6, v4], port: bound };
-  }
-  // With SO_REUSEPORT an IPv4 listener could join either way: ask the kernel.
-  if (!v6Only()) return { sockets: [v6], port: bound };
-  warnV6Only();
   try {
-    const v4 = open("0.0.0.0", bound);
-    return { sockets: [v6, v4], port: bound };
+    const v4 = open("0.0.0.0", port);
+    return { sockets: [v4], port: portOf(v4) };
   } catch (err) {
-    throw v4Failed(err);
+    throw new BindError(`cannot listen on ${proto} port ${port}: ${bindFailureReason(err)}`);
   }
 }
 
@@ -112,7 +77,7 @@ export function bindTcp<D>(proto: "TCP" | "TLS", where: TcpBindOptions, handlers
     return listen<D>({ hostname, port, allowHalfOpen: true, reusePort: where.reusePort, socket: handlers });
   };
   if (where.addresses.length === 0) {
-    return bindDualStack(proto, where.port, open, (l) => listenerFd(l), (l) => l.port, where.reusePort, log);
+    return bindDualStack(proto, where.port, open, (l) => l.port, log);
   }
   for (const address of where.addresses) {
     const missing = missingInterface(address);
