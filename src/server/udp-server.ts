@@ -33,9 +33,11 @@ export class UdpService {
   private readonly stats: Stats;
   private readonly log: Logger;
   private lowPortWarned = false;
-  private readonly ownPortWarnings = new WarnThrottle(WARN_EVERY_MS);
-  private readonly rateWarnings = new WarnThrottle(WARN_EVERY_MS);
-  private readonly limiter: SourceRateLimiter | null;
+  // Made when first needed, not at start (every class's first construction costs a start ~10 µs):
+  // the throttles at the first datagram they refuse, the limiter at the first non-loopback one.
+  private ownPortWarnings: WarnThrottle | null = null;
+  private rateWarnings: WarnThrottle | null = null;
+  private limiter: SourceRateLimiter | null = null;
   /** Replies of this event-loop turn: reply, port, address, reply, port, ... */
   private readonly batch: (Uint8Array | number | string)[] = [];
   private batchBytes = 0;
@@ -47,7 +49,6 @@ export class UdpService {
   constructor(private readonly opts: UdpServiceOptions) {
     this.stats = opts.stats;
     this.log = opts.log;
-    this.limiter = opts.rate > 0 ? new SourceRateLimiter(opts.rate) : null;
   }
 
   readonly handlers = {
@@ -97,8 +98,7 @@ export class UdpService {
     const source = plainAddress(address);
     if (stats.udpPeerSeen(source, port, now)) this.armSweep();
     // Silently: an ERR reply would reflect too. Loopback cannot be forged from another host.
-    const limiter = this.limiter;
-    if (limiter !== null && !isLoopback(source) && !limiter.take(source, now)) {
+    if (this.opts.rate > 0 && !isLoopback(source) && !(this.limiter ??= new SourceRateLimiter(this.opts.rate)).take(source, now)) {
       this.rateLimited(address, port, now);
       return;
     }
@@ -177,7 +177,7 @@ export class UdpService {
 
   private refuseOwnPort(address: string, port: number, now: number): void {
     this.stats.udpLoopGuardDrops["own-port"]++;
-    const dropped = this.ownPortWarnings.hit(now);
+    const dropped = (this.ownPortWarnings ??= new WarnThrottle(WARN_EVERY_MS)).hit(now);
     if (dropped > 0) {
       this.log.warn("not answering UDP from this server's own port (echo-loop guard: another echo server on the same port, or a forged source)", {
         peer: formatPeer(address, port),
@@ -188,7 +188,7 @@ export class UdpService {
 
   private rateLimited(address: string, port: number, now: number): void {
     this.stats.udpRateLimited++;
-    const dropped = this.rateWarnings.hit(now);
+    const dropped = (this.rateWarnings ??= new WarnThrottle(WARN_EVERY_MS)).hit(now);
     if (dropped > 0) {
       this.log.warn(`UDP source over --udp-rate ${this.opts.rate}/s, replies dropped (raise --udp-rate, or 0 for no limit; loopback is exempt)`, {
         peer: formatPeer(address, port),
