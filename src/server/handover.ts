@@ -14,17 +14,21 @@
 // HANDOVER_VARIABLE describes both), and takes its process name back (an exec
 // of /proc/self/exe names a process "exe"). This module loads only for that.
 //
-// Signals. SIGTERM, SIGINT and SIGHUP are blocked on the main thread before
-// the exec: the mask survives execve, a signal sent meanwhile stays pending,
-// and the new process unblocks them once its handlers are in (resumed()).
-// But the runtime's helper threads (JITWorker, HeapHelper) do not block
-// them, and Bun's handler, on whatever thread it runs, queues the signal for
-// the JavaScript thread and writes the event loop's eventfd: a signal taken
-// that way just before the exec would be lost with the old image. So after
-// blocking, the loop is given a turn (anything queued before is handled: a
-// stop cancels the exec), and the eventfd's counter, which Bun 1.4.5 never
-// reads back, is checked right before execve: any write since means
-// something was queued, and the exec waits for another round.
+// Signals. SIGTERM, SIGINT and SIGHUP are blocked on every thread before the
+// exec: a signal sent meanwhile stays pending for the process, execve keeps
+// it (and the main thread's mask), and the new process unblocks them once
+// its handlers are in (resumed()), so it takes the graceful path. The main
+// thread blocks them itself; the runtime's helper threads (JITWorker,
+// HeapHelper, ...) never do, so each is made to (libc.setThreadMasks: a
+// private signal whose handler edits the mask the thread returns to), and
+// the exec waits until /proc shows every thread blocking them. A signal a
+// helper thread took before that ran Bun's handler, which queues it for the
+// JavaScript thread and writes the event loop's eventfd: so after blocking,
+// the loop is given a turn (anything queued before is handled: a stop
+// cancels the exec), and the eventfd's counter, which Bun 1.4.5 never reads
+// back, is checked right before execve: any write since means something was
+// queued, and the exec waits for another round. If the exec does not
+// happen, the helper threads are made to unblock them again.
 import * as libc from "../sys/libc.ts";
 import { nodeFs } from "../sys/node-fs.ts";
 import type { Logger } from "../sys/log.ts";
@@ -61,7 +65,7 @@ type Outcome = "busy" | "stopping" | "woken" | "failed";
 export async function reexecAtRest(ctx: RestContext): Promise<boolean> {
   const { log } = ctx;
   try {
-    const obstacle = exeObstacle() ?? (await filesObstacle(ctx));
+    const obstacle = exeObstacle() ?? (await filesObstacle(ctx)) ?? masksObstacle();
     if (obstacle !== null) {
       log.debug(`not re-executing with the runtime's idle settings: ${obstacle}`);
       return false;
@@ -70,18 +74,18 @@ export async function reexecAtRest(ctx: RestContext): Promise<boolean> {
     const name = nodeFs().readFileSync("/proc/self/comm", "latin1").trim();
     const wakers = eventfds();
     for (let round = 0; round < MAX_ROUNDS; round++) {
-      libc.blockSignals(HELD_SIGNALS, true);
+      holdSignals(true);
       takeWakeups(wakers);
       wake(wakers); // what was queued before still gets its turn
       await Bun.sleep(TURN_MS);
       const outcome = execNow(ctx, argv, name, wakers);
-      libc.blockSignals(HELD_SIGNALS, false);
+      holdSignals(false);
       if (outcome !== "woken") return outcome === "busy";
     }
-    log.debug("not re-executing with the runtime's idle settings: the event loop kept being woken");
+    log.debug("not re-executing with the runtime's idle settings: the event loop kept being woken, or a thread kept the signals unblocked");
     return false;
   } catch (err) {
-    libc.blockSignals(HELD_SIGNALS, false);
+    holdSignals(false);
     log.warn("re-exec with the runtime's idle settings failed; carrying on without them", { error: errorText(err) });
     return false;
   }
@@ -120,8 +124,13 @@ function execNow(ctx: RestContext, argv: string[], name: string, wakers: number[
     if (rc < 0) return failed("fcntl", rc, memfd);
   }
   const exec = libc.prepareExecve("/proc/self/exe", argv, execEnvironment(process.env, memfd));
+  // Every thread blocks the signals: from here one stays pending over the exec (see the top of this file).
+  if (threadsNotHolding().length > 0) {
+    restore(sockets, memfd);
+    return "woken";
+  }
   if (ctx.log.debugOn) ctx.log.debug("at rest: re-executing with the runtime's idle settings", { sockets: sockets.length });
-  // The last look: a signal queued from here on would be lost with this image (see the top of this file).
+  // The last look: anything Bun's handler queued before its thread blocked them.
   if (takeWakeups(wakers) > 0) {
     restore(sockets, memfd);
     return wake(wakers);
@@ -164,6 +173,58 @@ function exeObstacle(): string | null {
 function commandLine(): string[] {
   const raw = nodeFs().readFileSync("/proc/self/cmdline", "utf8");
   return raw.split("\0").slice(0, -1);
+}
+
+/** The threads that blocked the held signals before holdSignals(true) asked the others to: they keep them blocked. */
+let holdingBefore = new Set<number>();
+
+/**
+ * Block the held signals on the main thread and ask every other thread that
+ * does not block them all yet to do the same; or undo that (a thread that
+ * blocked them before, like the allocator's, keeps them blocked; one started
+ * meanwhile, which inherited the main thread's mask, is let go too).
+ */
+function holdSignals(block: boolean): void {
+  libc.blockSignals(HELD_SIGNALS, block);
+  if (block) {
+    const asked = threadsNotHolding();
+    holdingBefore = new Set(otherThreads().filter((tid) => !asked.includes(tid)));
+    libc.setThreadMasks(asked, HELD_SIGNALS, true);
+  } else {
+    libc.setThreadMasks(otherThreads().filter((tid) => !holdingBefore.has(tid)), HELD_SIGNALS, false);
+  }
+}
+
+/** This process's threads but the main one (which has just blocked them itself). */
+function otherThreads(): number[] {
+  return nodeFs()
+    .readdirSync("/proc/self/task")
+    .map(Number)
+    .filter((tid) => tid !== process.pid);
+}
+
+/** The threads whose mask (SigBlk in /proc) does not block all of the held signals yet. */
+function threadsNotHolding(): number[] {
+  const fs = nodeFs();
+  const held = libc.signalBits(HELD_SIGNALS);
+  return otherThreads().filter((tid) => {
+    try {
+      const blocked = /^SigBlk:\s*([0-9a-f]+)$/m.exec(fs.readFileSync(`/proc/self/task/${tid}/status`, "latin1"));
+      return blocked === null || (BigInt(`0x${blocked[1]}`) & held) !== held;
+    } catch {
+      return false; // gone meanwhile
+    }
+  });
+}
+
+/** Why other threads' signal masks cannot be set (bun:ffi's cc failed), or null. */
+function masksObstacle(): string | null {
+  try {
+    libc.compileThreadMasks();
+    return null;
+  } catch (err) {
+    return `cannot block signals in the runtime's threads: ${errorText(err)}`;
+  }
 }
 
 /** The event loop's eventfds (Bun's wake-up: signal handlers and other threads write them). */

@@ -1,8 +1,10 @@
 // The one module that talks to libc through bun:ffi (marked experimental
 // upstream, so it stays small): the socket, resource-limit, memory,
-// descriptor, signal-mask and exec calls that Bun's own API does not expose.
-// Every function returns plain values and reports failure as a negative
-// errno, never by throwing.
+// descriptor, signal-mask and exec calls that Bun's own API does not expose,
+// and one signal handler in C (compiled at run time by bun:ffi's cc) that
+// sets other threads' signal masks. Every function returns plain values and
+// reports failure as a negative errno, never by throwing
+// (compileThreadMasks excepted).
 //
 // bun:ffi itself is loaded on first use, not with the program: loading it
 // costs a start ~0.3 ms and its first dlopen ~0.15 ms more, and a quiet start
@@ -60,6 +62,8 @@ const SIGNATURES = {
   memfd_create: { args: [FFIType.cstring, FFIType.u32], returns: FFIType.i32 },
   read: { args: [FFIType.i32, FFIType.ptr, FFIType.u64], returns: FFIType.i64 },
   pread: { args: [FFIType.i32, FFIType.ptr, FFIType.u64, FFIType.i64], returns: FFIType.i64 },
+  sigaction: { args: [FFIType.i32, FFIType.ptr, FFIType.ptr], returns: FFIType.i32 },
+  tgkill: { args: [FFIType.i32, FFIType.i32, FFIType.i32], returns: FFIType.i32 },
   lseek: { args: [FFIType.i32, FFIType.i64, FFIType.i32], returns: FFIType.i64 },
   poll: { args: [FFIType.ptr, FFIType.u64, FFIType.i32], returns: FFIType.i32 },
   pthread_sigmask: { args: [FFIType.i32, FFIType.ptr, FFIType.ptr], returns: FFIType.i32 },
@@ -80,6 +84,11 @@ const symbols = new Proxy(bound, {
     return (bound[name] ??= ffi().dlopen("libc.so.6", { [name]: SIGNATURES[name] } as Pick<typeof SIGNATURES, typeof name>).symbols[name] as never);
   },
 }) as Symbols;
+
+/** The address of a libc function (bun:ffi's bound functions carry it as `ptr`, which its types leave out). */
+function address(name: Name): Pointer {
+  return (symbols[name] as unknown as { ptr: Pointer }).ptr;
+}
 
 export const AF_UNIX = 1;
 export { AF_INET, AF_INET6 } from "../core/sockaddr.ts";
@@ -105,6 +114,7 @@ export const IPV6_RECVPKTINFO = 49;
 export const RLIMIT_NOFILE = 7;
 export const EAGAIN = 11;
 export const EINTR = 4;
+const ESRCH = 3;
 export const MSG_PEEK = 0x2;
 export const MSG_DONTWAIT = 0x40;
 export const MSG_NOSIGNAL = 0x4000;
@@ -118,6 +128,7 @@ const FD_CLOEXEC = 1;
 const SEEK_END = 2;
 const POLLIN = 1;
 const PR_SET_NAME = 15;
+const MFD_CLOEXEC = 1;
 const SIG_BLOCK = 0;
 const SIG_UNBLOCK = 1;
 
@@ -337,9 +348,16 @@ export function readableNow(fds: readonly number[]): number {
 /** Block (or unblock) signals for the calling thread (pthread_sigmask(3)); 0 or -errno. The mask survives execve(2). */
 export function blockSignals(signals: readonly number[], block: boolean): number {
   const set = new BigUint64Array(16); // glibc's sigset_t: 1024 bits
-  for (const sig of signals) set[0]! |= 1n << BigInt(sig - 1);
+  set[0] = signalBits(signals);
   const rc = symbols.pthread_sigmask(block ? SIG_BLOCK : SIG_UNBLOCK, ffi().ptr(set), null);
   return rc === 0 ? 0 : -rc; // returns the error number itself, not -1 and errno
+}
+
+/** The bits of `signals` in the first word of a signal set (as /proc/PID/task/TID/status shows SigBlk). */
+export function signalBits(signals: readonly number[]): bigint {
+  let bits = 0n;
+  for (const sig of signals) bits |= 1n << BigInt(sig - 1);
+  return bits;
 }
 
 /**
@@ -381,4 +399,93 @@ export function setThreadName(name: string): number {
   const bytes = Buffer.alloc(16);
   bytes.write(name.slice(0, 15), "latin1");
   return result(symbols.prctl(PR_SET_NAME, ffi().ptr(bytes), 0, 0, 0));
+}
+
+// Other threads' signal masks. A thread sets only its own mask, and the
+// runtime's helper threads never block anything; but the mask a thread
+// returns to from a signal handler is the one saved in the handler's
+// ucontext. So a private signal (MASK_SIGNAL), sent to one thread with
+// tgkill, runs a handler there that edits that saved mask: on return the
+// thread blocks (or unblocks) what was asked. Native code, since it runs on
+// the runtime's threads (a JSCallback would run JavaScript there): C,
+// compiled by bun:ffi's cc (TinyCC) from a memfd, calling libc only through
+// the pointer handed to it and compiled with -nostdlib (TinyCC otherwise
+// links -lc, which needs libc.so or libc.a, i.e. libc6-dev, absent where the
+// daemon runs: checked, cc then fails). No system headers either: the struct
+// is glibc's struct sigaction on x86_64 and aarch64 (handler, a 1024-bit
+// sigset_t, int flags, restorer; padded beyond it); SA_SIGINFO (4) and
+// SA_RESTART (0x10000000) are the same on both; uc_sigmask is at byte 296 of
+// the ucontext on x86_64 and 40 on aarch64 (the kernel's rt_sigframe).
+const MASKS_SOURCE = `
+#if defined(__x86_64__)
+#define SIGMASK_AT 296
+#elif defined(__aarch64__)
+#define SIGMASK_AT 40
+#else
+#error "uc_sigmask's place is known for x86_64 and aarch64 only"
+#endif
+struct action { void (*handler)(int, void *, void *); unsigned long mask[16]; int flags; void (*restorer)(void); char spare[64]; };
+typedef int (*sigaction_fn)(int, const struct action *, struct action *);
+static unsigned long set_bits, clear_bits;
+static void adjust(int sig, void *info, void *context) {
+  unsigned long *mask = (unsigned long *)((char *)context + SIGMASK_AT);
+  *mask = (*mask | set_bits) & ~clear_bits;
+}
+int masks_install(void *sigaction, int sig) {
+  struct action act;
+  char *p = (char *)&act;
+  unsigned long i;
+  for (i = 0; i < sizeof act; i++) p[i] = 0;
+  act.handler = adjust;
+  act.flags = 4 | 0x10000000;
+  return ((sigaction_fn)sigaction)(sig, &act, 0);
+}
+void masks_mode(unsigned long set, unsigned long clear) {
+  set_bits = set;
+  clear_bits = clear;
+}
+`;
+const MASKS_SIGNATURES = {
+  masks_install: { args: [FFIType.ptr, FFIType.i32], returns: FFIType.i32 },
+  masks_mode: { args: [FFIType.u64, FFIType.u64], returns: FFIType.void },
+} as const;
+/** SIGRTMAX: neither glibc (32, 33) nor the runtime catches it (SigCgt in /proc/PID/status: checked). Its handler stays in once installed (a thread may still have one queued). */
+const MASK_SIGNAL = 64;
+
+let masks: ReturnType<typeof Ffi.cc<typeof MASKS_SIGNATURES>>["symbols"] | null = null;
+
+/** Compile and install the mask handler now (a few ms, once per process); throws when it cannot be had. */
+export function compileThreadMasks(): void {
+  if (masks) return;
+  const fd = result(symbols.memfd_create(Buffer.from("epoll-echo-thread-masks\0"), MFD_CLOEXEC));
+  if (fd < 0) throw new Error(`memfd_create: errno ${-fd}`);
+  try {
+    const source = Buffer.from(MASKS_SOURCE);
+    if (write(fd, source) !== source.length) throw new Error("cannot write the mask handler's source");
+    const compiled = ffi().cc({ source: `/proc/self/fd/${fd}`, flags: ["-nostdlib"], symbols: MASKS_SIGNATURES }).symbols;
+    if (compiled.masks_install(address("sigaction"), MASK_SIGNAL) !== 0) throw new Error(`sigaction: errno ${errno()}`);
+    masks = compiled;
+  } finally {
+    close(fd);
+  }
+}
+
+/**
+ * Ask each thread in `tids` (of this process) to block, or unblock,
+ * `signals` (compileThreadMasks first). Asynchronous: each does it when it
+ * next runs; /proc/self/task/TID/status (SigBlk) shows when it has. Returns
+ * how many were asked (a thread gone meanwhile is skipped; none before
+ * compileThreadMasks), or -errno.
+ */
+export function setThreadMasks(tids: readonly number[], signals: readonly number[], block: boolean): number {
+  if (masks === null) return 0; // never installed: no thread was asked before
+  const bits = signalBits(signals);
+  masks.masks_mode(block ? bits : 0n, block ? 0n : bits);
+  let asked = 0;
+  for (const tid of tids) {
+    const rc = result(symbols.tgkill(process.pid, tid, MASK_SIGNAL));
+    if (rc === 0) asked++;
+    else if (rc !== -ESRCH) return rc;
+  }
+  return asked;
 }

@@ -172,6 +172,24 @@ test("SIGTERM during the exec window (the new image starting), or right after it
   }
 }, 20_000);
 
+test("SIGTERM the instant the old image's last line arrives (between the last check and execve), 20 starts: every one a graceful stop, exit 0", async () => {
+  const lost: number[] = [];
+  for (let i = 0; i < 20; i++) {
+    d = await startDaemon(["--port", "0", "--listen", "127.0.0.1", "-vv"], { env: DIRECT });
+    await d.waitForLog(REEXECUTING);
+    d.proc.kill("SIGTERM"); // the narrowest moment there is: the old image is about to call execve
+    const code = await Promise.race([d.exited, Bun.sleep(3000).then(() => null)]);
+    if (code === null) lost.push(i); // still serving: the signal was lost with the old image
+    else {
+      expect(code).toBe(0);
+      expect(d.stderr()).toMatch(/INFO  stopping reason=SIGTERM/);
+    }
+    await d.stop();
+    d = null;
+  }
+  expect(lost).toEqual([]);
+}, 90_000);
+
 test("with the opt-out variable set to any value it never re-executes", async () => {
   d = await startDaemon(["--port", "0", "--listen", "127.0.0.1", "-vv"], { env: { ...DIRECT, [OPT_OUT_VARIABLE]: "2" } });
   await d.waitForLog(SETTLED);
