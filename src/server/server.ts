@@ -2,7 +2,7 @@
 // sockets, wires the TCP and UDP services to shared counters, runs what has
 // to happen after traffic (figures refresh, memory return), and owns the
 // graceful stop. An idle server has no timer of its own.
-import type { TCPSocketListener } from "bun";
+import type { SocketHandler, TCPSocketListener } from "bun";
 import type { Config } from "../core/config.ts";
 import type { Logger } from "../sys/log.ts";
 import { Stats, UdpPeerTable } from "../core/stats.ts";
@@ -15,7 +15,7 @@ import type { TcpConnection } from "./tcp-connection.ts";
 import { UdpService, type UdpSocket } from "./udp-server.ts";
 import type { TlsFront, RawTlsSocket } from "./tls-server.ts";
 import type { TlsCredentials } from "./tls-credentials.ts";
-import { adoptTcp, adoptUdp, applyBacklog, bindTcp, boundPort, listenerFd } from "./bind.ts";
+import { adoptTcp, adoptUdp, applyBacklog, bindTcp, boundPort, listenerFd, type Bound } from "./bind.ts";
 import type { HandedSocket, Handover } from "../core/handover.ts";
 import { UdpSockets, udpPlan } from "./udp-sockets.ts";
 
@@ -137,21 +137,26 @@ export async function startServer(config: Config, opts: ServerOptions): Promise<
     activity,
   });
 
+  /** The plain or TLS listeners: taken over from the process this one was re-executed from, or bound now; --backlog either way. */
+  const listenTcp = <D>(proto: "TCP" | "TLS", port: number, handlers: SocketHandler<D>): Bound<TCPSocketListener<D>> => {
+    if (resume) {
+      const fds = handed(proto === "TCP" ? "tcp" : "tls").map((s) => s.fd);
+      const sockets = fds.map((fd) => adoptTcp(fd, handlers));
+      applyBacklog(sockets, config.backlog, log); // Bun listened again with its own
+      return { sockets, port: boundPort(fds[0]!) };
+    }
+    const bound = bindTcp(proto, { addresses: config.listen, port, reusePort: config.reusePort }, handlers, log);
+    setup(() => applyBacklog(bound.sockets, config.backlog, log));
+    return bound;
+  };
   const adopted = opts.adopted ?? { tcp: [], udp: [] };
   let listeners: TCPSocketListener<TcpConnection>[];
   let tcpPort: number;
   if (adopted.tcp.length > 0) {
     listeners = adopted.tcp.map((fd) => adoptTcp(fd, tcp.handlers));
     tcpPort = boundPort(listenerFd(listeners[0]!));
-  } else if (resume) {
-    listeners = handed("tcp").map(({ fd }) => adoptTcp(fd, tcp.handlers));
-    tcpPort = boundPort(handed("tcp")[0]!.fd);
-    applyBacklog(listeners, config.backlog, log); // Bun listened again with its own
   } else {
-    const bound = bindTcp("TCP", { addresses: config.listen, port: config.tcpPort, reusePort: config.reusePort }, tcp.handlers, log);
-    listeners = bound.sockets;
-    tcpPort = bound.port;
-    setup(() => applyBacklog(bound.sockets, config.backlog, log));
+    ({ sockets: listeners, port: tcpPort } = listenTcp("TCP", config.tcpPort, tcp.handlers));
   }
 
   // Adopted UDP sockets stay as systemd made them; otherwise the wildcard at once, one socket per address soon after (udp-sockets.ts).
@@ -181,17 +186,7 @@ export async function startServer(config: Config, opts: ServerOptions): Promise<
     const { TlsFront } = await import("./tls-server.ts");
     tls = new TlsFront(opts.tlsCredentials, tcp, tcp.proxyGate, stats);
     try {
-      if (resume) {
-        const front = tls;
-        tlsListeners = handed("tls").map(({ fd }) => adoptTcp(fd, front.handlers));
-        tlsPort = boundPort(handed("tls")[0]!.fd);
-        applyBacklog(tlsListeners, config.backlog, log);
-      } else {
-        const bound = bindTcp("TLS", { addresses: config.listen, port: config.tls.port, reusePort: config.reusePort }, tls.handlers, log);
-        tlsListeners = bound.sockets;
-        tlsPort = bound.port;
-        setup(() => applyBacklog(bound.sockets, config.backlog, log));
-      }
+      ({ sockets: tlsListeners, port: tlsPort } = listenTcp("TLS", config.tls.port, tls.handlers));
     } catch (err) {
       for (const l of listeners) l.stop(true);
       for (const s of udpAdopted) s.close();
@@ -250,7 +245,7 @@ export async function startServer(config: Config, opts: ServerOptions): Promise<
       if (stopping !== null) return "stopping";
       const open = tcp.connections.size + (tls?.handshaking ?? 0);
       if (open > 0) return `${open} clients connected`;
-      udp.flush();
+      udp.flushReplies();
       const sockets: HandedSocket[] = [
         ...listeners.map((l) => ({ fd: listenerFd(l), kind: "tcp" as const })),
         ...tlsListeners.map((l) => ({ fd: listenerFd(l), kind: "tls" as const })),

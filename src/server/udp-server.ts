@@ -131,12 +131,8 @@ export class UdpService {
     if (batch.length === 3) setImmediate(this.flushReplies);
   }
 
-  /** Send the replies queued in this turn now. */
-  flush(): void {
-    this.flushReplies();
-  }
-
-  private readonly flushReplies = (): void => {
+  /** Send the replies queued in this turn now (at the turn's end, or before a hand-over). */
+  readonly flushReplies = (): void => {
     const socket = this.batchSocket;
     const batch = this.batch;
     if (socket === null || batch.length === 0) return;
