@@ -5,7 +5,7 @@ import { StartupError } from "../core/startup-error.ts";
 import type { SocketHandler, TCPSocketListener } from "bun";
 import type { udp } from "bun";
 import { errnoName, errorCode, errorText } from "../core/error-text.ts";
-import * as libc from "../sys/libc.ts";
+import { libc } from "../sys/libc-on-demand.ts";
 import type { Logger } from "../sys/log.ts";
 
 export class BindError extends StartupError {}
@@ -103,7 +103,7 @@ function missingInterface(literal: string): string | null {
   const zone = literal.indexOf("%");
   if (zone < 0 || /^[0-9]+$/.test(literal.slice(zone + 1))) return null;
   const name = literal.slice(zone + 1);
-  return libc.interfaceIndex(name) === 0 ? name : null;
+  return libc().interfaceIndex(name) === 0 ? name : null;
 }
 
 /**
@@ -117,8 +117,9 @@ export const UDP_RCVBUF = 4 * 1024 * 1024;
 /** Raise a UDP socket's receive buffer to UDP_RCVBUF (never lower one set larger, e.g. by ReceiveBuffer=). */
 export function raiseUdpReceiveBuffer(fd: number): void {
   // getsockopt reports twice the size asked (the kernel's bookkeeping share).
-  const now = libc.getsockoptInt(fd, libc.SOL_SOCKET, libc.SO_RCVBUF);
-  if (now >= 0 && now < 2 * UDP_RCVBUF) libc.setsockoptInt(fd, libc.SOL_SOCKET, libc.SO_RCVBUF, UDP_RCVBUF);
+  const lib = libc();
+  const now = lib.getsockoptInt(fd, lib.SOL_SOCKET, lib.SO_RCVBUF);
+  if (now >= 0 && now < 2 * UDP_RCVBUF) lib.setsockoptInt(fd, lib.SOL_SOCKET, lib.SO_RCVBUF, UDP_RCVBUF);
 }
 
 /** Take over a listening TCP socket passed by systemd (or handed over by a re-exec). */
@@ -143,7 +144,7 @@ export async function adoptUdp(fd: number, handlers: UdpHandlers): Promise<udp.S
 
 /** The port a descriptor is bound to (adopted listeners report none themselves). */
 export function boundPort(fd: number): number {
-  const name = libc.getsockname(fd);
+  const name = libc().getsockname(fd);
   return typeof name === "number" ? 0 : name.port;
 }
 
@@ -154,7 +155,7 @@ export function listenerFd(listener: TCPSocketListener<unknown>): number {
 /** Bun listens with a fixed backlog (512); listen(2) again updates it in place (bindTcp's caller applies --backlog). */
 export function applyBacklog(listeners: readonly TCPSocketListener<unknown>[], backlog: number, log: Logger): void {
   for (const listener of listeners) {
-    const rc = libc.listen(listenerFd(listener), backlog);
+    const rc = libc().listen(listenerFd(listener), backlog);
     if (rc < 0) log.warn("could not apply --backlog", { backlog, error: errnoName(rc) });
   }
 }

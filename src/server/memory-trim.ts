@@ -16,7 +16,6 @@
 // client waits on its pause.
 import type { Stats } from "../core/stats.ts";
 import type { Logger } from "../sys/log.ts";
-import { dropPages, executablePages } from "../sys/exe-pages.ts";
 
 /** Traffic (bytes in + out) since the last collection that makes one worth its pause once traffic stops. */
 export const TRIM_AFTER_BYTES = 4 * 1024 * 1024;
@@ -107,6 +106,8 @@ export class MemoryTrim {
   }
 
   private settleNow(): void {
+    // Loaded at the first settle, not with the program (a chunk of its own: a start pays for the code it loads).
+    const { dropPages, executablePages } = require("../sys/exe-pages.ts") as typeof import("../sys/exe-pages.ts");
     // Read /proc before the collection, so the collection frees what reading it allocated.
     const pages = executablePages();
     const gcMs = this.collect();

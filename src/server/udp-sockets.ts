@@ -29,7 +29,8 @@
 // counters: /stats does not change with the number of sockets.
 import type { udp } from "bun";
 import type { UdpSocket } from "./udp-server.ts";
-import * as libc from "../sys/libc.ts";
+import type { InterfaceAddress } from "../sys/libc.ts";
+import { libc } from "../sys/libc-on-demand.ts";
 import { errnoName, errorCode, errorText } from "../core/error-text.ts";
 import type { Logger } from "../sys/log.ts";
 import { AF_INET, AF_INET6, decodeSockAddr, encodeSockAddr, isWildcard, wildcardSockAddr, withPort, type SockAddr } from "../core/sockaddr.ts";
@@ -70,7 +71,7 @@ export interface UdpSocketsOptions {
   /** Bind with SO_REUSEPORT (--reuse-port). */
   reusePort: boolean;
   /** Where the local addresses come from (tests replace it); getifaddrs(3) by default. */
-  listAddresses?: () => libc.InterfaceAddress[] | number;
+  listAddresses?: () => InterfaceAddress[] | number;
   /** Runs a setup step the first datagram does not need (tuning the wildcard): at once by default, or later (startServer's deferSetup). */
   setup?: (step: () => void) => void;
 }
@@ -128,7 +129,7 @@ export class UdpSockets {
     for (const h of handed) {
       const wildcard = h.kind === "udp-wildcard";
       const socket = await adoptUdp(h.fd, wildcard ? this.wildcardHandlers() : this.opts.handlers);
-      const name = libc.getsockname(h.fd);
+      const name = libc().getsockname(h.fd);
       if (typeof name !== "number") this.port = name.port;
       if (wildcard) {
         this.wildcard = { socket, fd: h.fd, addr: wildcardSockAddr(typeof name === "number" || name.family === AF_INET6 ? AF_INET6 : AF_INET) };
@@ -293,12 +294,13 @@ export class UdpSockets {
   private tuneWildcard(): void {
     const w = this.wildcard;
     if (w === null || this.closed) return;
-    libc.setsockoptInt(w.fd, libc.IPPROTO_IP, libc.IP_RECVERR, 0);
+    const lib = libc();
+    lib.setsockoptInt(w.fd, lib.IPPROTO_IP, lib.IP_RECVERR, 0);
     if (w.addr.family === AF_INET6) {
-      libc.setsockoptInt(w.fd, libc.IPPROTO_IPV6, libc.IPV6_RECVERR, 0);
-      libc.setsockoptInt(w.fd, libc.IPPROTO_IPV6, libc.IPV6_RECVPKTINFO, 0);
+      lib.setsockoptInt(w.fd, lib.IPPROTO_IPV6, lib.IPV6_RECVERR, 0);
+      lib.setsockoptInt(w.fd, lib.IPPROTO_IPV6, lib.IPV6_RECVPKTINFO, 0);
     } else {
-      libc.setsockoptInt(w.fd, libc.IPPROTO_IP, libc.IP_PKTINFO, 0);
+      lib.setsockoptInt(w.fd, lib.IPPROTO_IP, lib.IP_PKTINFO, 0);
     }
     raiseUdpReceiveBuffer(w.fd);
   }
@@ -310,7 +312,7 @@ export class UdpSockets {
    * works the wildcard answers alone.
    */
   private scan(): SockAddr[] | null {
-    const found = (this.opts.listAddresses ?? libc.getifaddrs)();
+    const found = (this.opts.listAddresses ?? libc().getifaddrs)();
     if (typeof found === "number") {
       if (!this.unreadable) {
         this.opts.log.warn("cannot read the local addresses (getifaddrs)", { error: errnoName(found) });
@@ -342,19 +344,20 @@ export class UdpSockets {
 
   /** Open, bind and adopt one socket; on failure call `failed` and return null. */
   private async bindOne(addr: SockAddr, handlers: UdpHandlers, failed: (err: { code: string }) => void, how = { v6only: true }): Promise<Bound | null> {
-    const fd = libc.socket(addr.family, libc.SOCK_DGRAM | libc.SOCK_NONBLOCK | libc.SOCK_CLOEXEC);
+    const lib = libc();
+    const fd = lib.socket(addr.family, lib.SOCK_DGRAM | lib.SOCK_NONBLOCK | lib.SOCK_CLOEXEC);
     const fail = (rc: number) => {
-      if (fd >= 0) libc.close(fd);
+      if (fd >= 0) lib.close(fd);
       failed({ code: errnoName(rc) });
       return null;
     };
     if (fd < 0) return fail(fd);
-    if (addr.family === AF_INET6) libc.setsockoptInt(fd, libc.IPPROTO_IPV6, libc.IPV6_V6ONLY, how.v6only ? 1 : 0);
+    if (addr.family === AF_INET6) lib.setsockoptInt(fd, lib.IPPROTO_IPV6, lib.IPV6_V6ONLY, how.v6only ? 1 : 0);
     if (this.opts.reusePort) {
-      const rc = libc.setsockoptInt(fd, libc.SOL_SOCKET, libc.SO_REUSEPORT, 1);
+      const rc = lib.setsockoptInt(fd, lib.SOL_SOCKET, lib.SO_REUSEPORT, 1);
       if (rc < 0) return fail(rc);
     }
-    const rc = this.wildcard === null ? libc.bind(fd, withPort(addr.bytes, this.port)) : this.bindBesideWildcard(fd, addr, this.wildcard.fd);
+    const rc = this.wildcard === null ? lib.bind(fd, withPort(addr.bytes, this.port)) : this.bindBesideWildcard(fd, addr, this.wildcard.fd);
     if (rc < 0) return fail(rc);
     const socket = await adoptUdp(fd, handlers);
     if (this.closed) {
@@ -367,12 +370,13 @@ export class UdpSockets {
 
   /** bind(2) on the wildcard's port, with SO_REUSEADDR on both sockets for that moment only (see the top of this file). */
   private bindBesideWildcard(fd: number, addr: SockAddr, wildcardFd: number): number {
+    const lib = libc();
     const reuse = (on: 0 | 1) => {
-      libc.setsockoptInt(fd, libc.SOL_SOCKET, libc.SO_REUSEADDR, on);
-      libc.setsockoptInt(wildcardFd, libc.SOL_SOCKET, libc.SO_REUSEADDR, on);
+      lib.setsockoptInt(fd, lib.SOL_SOCKET, lib.SO_REUSEADDR, on);
+      lib.setsockoptInt(wildcardFd, lib.SOL_SOCKET, lib.SO_REUSEADDR, on);
     };
     reuse(1);
-    const rc = libc.bind(fd, withPort(addr.bytes, this.port));
+    const rc = lib.bind(fd, withPort(addr.bytes, this.port));
     reuse(0);
     return rc;
   }
@@ -398,7 +402,7 @@ function resolve(literal: string): SockAddr {
   const zone = literal.indexOf("%");
   let numeric = literal;
   if (zone >= 0 && !/^[0-9]+$/.test(literal.slice(zone + 1))) {
-    const index = libc.interfaceIndex(literal.slice(zone + 1));
+    const index = libc().interfaceIndex(literal.slice(zone + 1));
     if (index === 0) throw new BindError(`cannot listen on ${literal}: no interface ${literal.slice(zone + 1)}`);
     numeric = `${literal.slice(0, zone)}%${index}`;
   }

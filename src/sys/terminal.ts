@@ -1,8 +1,8 @@
 // Is a descriptor a terminal? Asked through libc's isatty instead of
 // process.stderr.isTTY: touching process.stderr builds Node's stream
 // machinery, which costs the daemon's startup several milliseconds.
-import * as libc from "./libc.ts";
+import { libc } from "./libc-on-demand.ts";
 
 export function fdIsTerminal(fd: number): boolean {
-  return libc.isatty(fd);
+  return libc().isatty(fd);
 }

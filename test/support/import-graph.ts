@@ -12,7 +12,7 @@ export interface ImportEdge {
   target: string | null;
   /** `import type` / `export type`: erased at build time. */
   typeOnly: boolean;
-  /** `import("...")`: loaded when the code runs, not at start. */
+  /** `import("...")` or `require("...")`: loaded when the code runs, not at start. */
   dynamic: boolean;
 }
 
@@ -20,7 +20,8 @@ export interface ImportEdge {
 export type ImportGraph = Map<string, ImportEdge[]>;
 
 const STATIC = /(?:^|[;}\s])(import|export)\s+(type\s+)?(?:[^;"'`()]*?\bfrom\s*)?["']([^"']+)["']/g;
-const DYNAMIC = /(typeof\s+)?\bimport\s*\(\s*["']([^"']+)["']\s*\)/g;
+/** `import("x")`, `typeof import("x")`, and `require("x")` (a synchronous load on first use: also a chunk of its own). */
+const DYNAMIC = /(typeof\s+)?\b(?:import|require)\s*\(\s*["']([^"']+)["']\s*\)/g;
 
 /** Comments out, so an import named in a comment does not count. */
 function stripComments(source: string): string {
