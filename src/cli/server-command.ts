@@ -12,9 +12,10 @@ import { parseCidrList, type Cidr } from "../core/cidr.ts";
 import { isIPv4, isIPv6 } from "../core/ip-literal.ts";
 import { encodeSockAddr, isWildcard } from "../core/sockaddr.ts";
 import { DEFAULTS, MAX_LISTEN, MAX_UDP_PAYLOAD, type Config, type TlsConfig, type LogFormat, type Verbosity } from "../core/config.ts";
-import pkg from "../../package.json" with { type: "json" };
+// Only the version: a default import would put all of package.json into the start's code.
+import { version } from "../../package.json" with { type: "json" };
 
-export const VERSION: string = pkg.version;
+export const VERSION: string = version;
 
 export type CliResult =
   | { kind: "run"; config: Config }
