@@ -95,7 +95,7 @@ const SCENARIOS: Scenario[] = [
   { name: "udp", unit: "datagram", full: { scenario: "udp", conns: 8, window: 8, lineLen: 64 }, quick: {} },
   { name: "churn", unit: "conn", full: { scenario: "churn", conns: 4, window: 1, lineLen: 64 }, quick: { conns: 2 } },
   { name: "idle", unit: "conn", full: { scenario: "idle", conns: 10000, window: 1, lineLen: 64, settleMs: 1500 }, quick: { conns: 1000, settleMs: 300 } },
-  { name: "startup", unit: "conn", full: { scenario: "startup", conns: 1, window: 1, lineLen: 64, runs: 11 }, quick: { runs: 3 } },
+  { name: "startup", unit: "conn", full: { scenario: "startup", conns: 1, window: 1, lineLen: 64, runs: 21 }, quick: { runs: 3 } },
   // Run by the runner itself (idle-wakeups.ts), not by the load client.
   { name: "wakeups", unit: "conn", full: {}, quick: {} },
 ];
@@ -321,7 +321,7 @@ function describe(sc: Scenario): string {
     case "idle":
       return `${n(s.conns)} conns echo one ${s.lineLen} B line each (${CONNECT_BATCH} handshakes at a time), then idle ${(s.settleMs ?? 0) / 1000} s`;
     case "startup":
-      return `spawn to first TCP echo / first UDP echo, median of ${s.runs} starts after one uncounted start; the servers start in turn (A, B, A, B, ...)`;
+      return `spawn to first TCP echo / first UDP echo, median of every round's starts (${s.runs} a round, after one uncounted start); the servers start in turn (A, B, A, B, ...)`;
   }
 }
 
