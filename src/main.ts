@@ -6,13 +6,12 @@ import { createLogger, type Logger } from "./sys/log.ts";
 import { stderrIsJournal } from "./sys/journal-stream.ts";
 import { fdIsTerminal } from "./sys/terminal.ts";
 import { StartupError } from "./core/startup-error.ts";
-import { applyFdBudget } from "./sys/fd-limit.ts";
 import { DEFERRED_SETUP_MS, startServer, type Server } from "./server/server.ts";
 import { ReloadSignal } from "./sys/reload-signal.ts";
 import type { Config } from "./core/config.ts";
 import type { MetricsServer } from "./metrics/server.ts";
 import { defaultInstance } from "./core/instance.ts";
-import { hostname, loadFfi } from "./sys/libc.ts";
+import { libc } from "./sys/libc-on-demand.ts";
 import type { Handover } from "./core/handover.ts";
 import { HANDOVER_VARIABLE, wantsIdleSettings } from "./core/idle-settings.ts";
 import type { RestContext } from "./server/handover.ts";
@@ -75,6 +74,8 @@ async function start(config: Config, log: Logger, reload: ReloadSignal, resume: 
         ? (await import("./server/token.ts")).loadShutdownToken(tokenSource)
         : { token: null, origin: "none" };
     const applyBudget = () => {
+      // Loaded when applied (with -q, after the first echo): a start pays for the code it loads.
+      const { applyFdBudget } = require("./sys/fd-limit.ts") as typeof import("./sys/fd-limit.ts");
       const budget = applyFdBudget(config.maxTcp);
       if (budget?.clamped && !resume) {
         log.warn(`--max-tcp ${config.maxTcp} does not fit the descriptor limit: serving at most ${budget.maxTcp} clients`, {
@@ -90,7 +91,7 @@ async function start(config: Config, log: Logger, reload: ReloadSignal, resume: 
     // the "starting" line would show), --backlog and the UDP wildcard's tuning
     // follow DEFERRED_SETUP_MS later, none of which can fail the start.
     const deferSetup = !log.infoOn;
-    if (!deferSetup) await loadFfi();
+    if (!deferSetup) await libc().loadFfi();
     const budget = deferSetup ? null : applyBudget();
     const tls = config.tls;
     const tlsLoader = tls ? await import("./server/tls-credentials.ts") : null;
@@ -98,7 +99,7 @@ async function start(config: Config, log: Logger, reload: ReloadSignal, resume: 
     // The hostname is asked for (uname) only when something shows the name:
     // /instance, STATUS, /metrics or a printed startup line; a quiet start need not.
     let hostName: string | undefined;
-    const instance = () => config.instance ?? (hostName ??= defaultInstance(hostname()));
+    const instance = () => config.instance ?? (hostName ??= defaultInstance(libc().hostname()));
     const effective = { ...config, maxTcp: budget?.maxTcp ?? config.maxTcp };
     const env = process.env;
     const activation =

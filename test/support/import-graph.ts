@@ -145,7 +145,7 @@ export function cycles(graph: ImportGraph): string[][] {
  * The modules a start of `entry` evaluates: runtime static imports, followed
  * through src/ and into packages (resolved from `fromDir`), dynamic imports
  * and `import type` left out. Returns every non-relative specifier reached,
- * with the chain that reaches it.
+ * and every module of src/ (keyed "src/PATH"), with the chain that reaches it.
  */
 export function staticClosure(graph: ImportGraph, entry: string, fromDir: string): Map<string, string[]> {
   const reached = new Map<string, string[]>();
@@ -172,8 +172,10 @@ export function staticClosure(graph: ImportGraph, entry: string, fromDir: string
     for (const e of graph.get(module) ?? []) {
       if (e.typeOnly || e.dynamic) continue;
       const next = [...chain, e.spec];
-      if (e.target !== null) walk(e.target, next);
-      else if (e.spec.startsWith(".")) reached.set(e.spec, next); // a data file outside src/ (package.json)
+      if (e.target !== null) {
+        if (!reached.has(`src/${e.target}`)) reached.set(`src/${e.target}`, next);
+        walk(e.target, next);
+      } else if (e.spec.startsWith(".")) reached.set(e.spec, next); // a data file outside src/ (package.json)
       else external(e.spec, fromDir, next);
     }
   };
