@@ -95,7 +95,8 @@ export class UdpSockets {
   private unreadable = false;
   private scanning: Promise<void> | null = null;
   private closed = false;
-  private readonly trigger = new RescanTrigger(RESCAN_GAP_MS);
+  /** Made on first use (rescans), not by a start: see `rescans`. */
+  private trigger: RescanTrigger | null = null;
   /** The one scheduled rescan, if any. */
   private timer: ReturnType<typeof setTimeout> | null = null;
   port = 0;
@@ -149,17 +150,12 @@ export class UdpSockets {
     this.port = port;
     const plan = this.opts.plan;
     try {
-      if (plan.kind === "fixed") {
-        for (const literal of plan.addresses) {
-          const addr = resolve(literal);
-          const bound = await this.bindOne(addr, this.opts.handlers, (err) => {
-            throw new BindError(`cannot listen on UDP ${literal} port ${this.port}: ${bindFailureReason(err)}`);
-          });
-          if (bound !== null) this.open.set(addr.text, bound);
-        }
-        this.logSet();
-      } else {
-        await this.bindWildcard(plan.ipv4Only);
+      if (plan.kind === "fixed") await this.bindFixed(plan.addresses);
+      else {
+        // A plain start takes openWildcard only: the ffi path (bindWildcard) is not even linked.
+        const addr = wildcardSockAddr(plan.ipv4Only ? AF_INET : AF_INET6);
+        const handlers = this.wildcardHandlers();
+        if (this.opts.reusePort || !(await this.openWildcard(addr, handlers))) await this.bindWildcard(addr, handlers);
         this.schedule(FIRST_SCAN_DELAY_MS);
       }
     } catch (err) {
@@ -185,10 +181,15 @@ export class UdpSockets {
     this.wildcard = null;
   }
 
+  /** The rescan trigger, made by the first rescan or wildcard datagram that needs it: a start does not (~20 µs on a first run). */
+  private get rescans(): RescanTrigger {
+    return (this.trigger ??= new RescanTrigger(RESCAN_GAP_MS));
+  }
+
   private schedule(delayMs: number): void {
     this.timer = setTimeout(() => {
       this.timer = null;
-      this.trigger.fired();
+      this.rescans.fired();
       this.rescan().catch((err: unknown) => this.opts.log.warn("UDP address rescan failed", { error: errorText(err) }));
     }, delayMs);
     this.timer.unref();
@@ -198,12 +199,12 @@ export class UdpSockets {
   private readonly onWildcard = (): void => {
     // A rescan already scheduled (the first one, or one asked for) covers this datagram too.
     if (!this.scanned || this.closed || this.timer !== null) return;
-    const delay = this.trigger.ask(performance.now());
+    const delay = this.rescans.ask(performance.now());
     if (delay !== null) this.schedule(delay);
   };
 
   private async rescanNow(): Promise<void> {
-    this.trigger.started(performance.now());
+    this.rescans.started(performance.now());
     const scanned = this.scan();
     if (scanned === null) return; // logged; keep the sockets there are
     const first = !this.scanned;
@@ -229,20 +230,32 @@ export class UdpSockets {
     if (changed) this.logSet();
   }
 
+  /** The --listen addresses, each exactly as given; any failure is a startup error. */
+  private async bindFixed(addresses: readonly string[]): Promise<void> {
+    for (const literal of addresses) {
+      const addr = resolve(literal);
+      const bound = await this.bindOne(addr, this.opts.handlers, (err) => {
+        throw new BindError(`cannot listen on UDP ${literal} port ${this.port}: ${bindFailureReason(err)}`);
+      });
+      if (bound !== null) this.open.set(addr.text, bound);
+    }
+    this.logSet();
+  }
+
+  /** The wildcard could not be bound: a startup error. */
+  private refuseWildcard(err: { code: string }): never {
+    throw new BindError(`cannot listen on UDP port ${this.port}: ${bindFailureReason(err)}`);
+  }
+
   /**
-   * The dual-stack wildcard (IPv4 only for 0.0.0.0, or where the kernel has
-   * no IPv6), bound without SO_REUSEADDR so that a port in use is refused.
-   * Its datagrams also ask for rescans.
+   * The dual-stack wildcard made through the ffi layer (with --reuse-port, or
+   * when Bun could not bind it): IPv4 only for 0.0.0.0, or where the kernel
+   * has no IPv6; bound without SO_REUSEADDR so that a port in use is refused.
    */
-  private async bindWildcard(ipv4Only: boolean): Promise<void> {
-    const fail = (err: { code: string }) => {
-      throw new BindError(`cannot listen on UDP port ${this.port}: ${bindFailureReason(err)}`);
-    };
-    const handlers = this.wildcardHandlers();
-    let addr = wildcardSockAddr(ipv4Only ? AF_INET : AF_INET6);
-    if (!this.opts.reusePort && (await this.openWildcard(addr, handlers, fail))) return;
+  private async bindWildcard(addr: SockAddr, handlers: UdpHandlers): Promise<void> {
+    const fail = (err: { code: string }) => this.refuseWildcard(err);
     const noIPv6 = (err: { code: string }) => (err.code === "EAFNOSUPPORT" ? undefined : fail(err));
-    let bound = await this.bindOne(addr, handlers, ipv4Only ? fail : noIPv6, { v6only: false });
+    let bound = await this.bindOne(addr, handlers, addr.family === AF_INET ? fail : noIPv6, { v6only: false });
     if (bound === null) {
       addr = wildcardSockAddr(AF_INET);
       bound = await this.bindOne(addr, handlers, fail);
@@ -271,13 +284,13 @@ export class UdpSockets {
    * them off and raises the receive buffer. False when Bun could not bind it
    * for another reason than the port (no IPv6, say): bindOne() then decides.
    */
-  private async openWildcard(addr: SockAddr, handlers: UdpHandlers, fail: (err: { code: string }) => void): Promise<boolean> {
+  private async openWildcard(addr: SockAddr, handlers: UdpHandlers): Promise<boolean> {
     let socket: UdpSocket;
     try {
       socket = await Bun.udpSocket({ hostname: addr.text, port: this.port, binaryType: "uint8array", socket: handlers });
     } catch (err) {
       const code = errorCode(err) ?? "";
-      if (code === "EADDRINUSE" || code === "EACCES" || code === "EPERM") fail({ code });
+      if (code === "EADDRINUSE" || code === "EACCES" || code === "EPERM") this.refuseWildcard({ code });
       return false;
     }
     if (this.closed) {
