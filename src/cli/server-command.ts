@@ -81,7 +81,7 @@ function toConfig(v: Values<typeof SERVER_FLAGS>): Config {
     throw new UsageError(`--metrics: port ${metrics.port} is the echo port; give the metrics listener a port of its own`);
   }
   return {
-    listen: listenAddresses(v.listen ?? []),
+    listen: ifGiven(v.listen, listenAddresses) ?? [],
     reusePort: v["reuse-port"] ?? false,
     tcpPort,
     udpPort,
@@ -93,18 +93,26 @@ function toConfig(v: Values<typeof SERVER_FLAGS>): Config {
     idleTimeout: integer("--idle-timeout", v["idle-timeout"], DEFAULTS.idleTimeout, 0, 86_400),
     udpAllowLowPorts: v["udp-allow-low-ports"] ?? false,
     udpRate: integer("--udp-rate", v["udp-rate"], DEFAULTS.udpRate, 0, 10_000_000),
-    shutdownTokenFile: path("--shutdown-token-file", v["shutdown-token-file"]),
-    logFormat: logFormat(v["log-format"]),
+    shutdownTokenFile: ifGiven(v["shutdown-token-file"], (raw) => path("--shutdown-token-file", raw)),
+    logFormat: ifGiven(v["log-format"], logFormat) ?? DEFAULTS.logFormat,
     verbosity: (v.quiet ? 0 : Math.min(1 + verbose, 3)) as Verbosity,
     metrics,
-    instance: instance(v.instance),
-    proxyProtocolFrom: proxyFrom(v["proxy-protocol-from"]),
+    instance: ifGiven(v.instance, instance),
+    proxyProtocolFrom: ifGiven(v["proxy-protocol-from"], proxyFrom),
     tls: tls(v),
   };
 }
 
-function proxyFrom(raw: string | undefined): Cidr[] | null {
-  if (raw === undefined) return null;
+/**
+ * `check(raw)` for a flag that was given, null for one that was not: a start
+ * links only the validators of the flags it has (a function's first call
+ * costs a start for its whole body, docs/benchmarks.md, "Startup").
+ */
+function ifGiven<R, T>(raw: R | undefined, check: (raw: R) => T): T | null {
+  return raw === undefined ? null : check(raw);
+}
+
+function proxyFrom(raw: string): Cidr[] {
   try {
     return parseCidrList(raw);
   } catch (err) {
@@ -119,8 +127,8 @@ function tls(v: Values<typeof SERVER_FLAGS>): TlsConfig | null {
   if (given < 3) throw new UsageError("--tls-port, --tls-cert and --tls-key go together: give all three");
   return {
     port: integer("--tls-port", v["tls-port"], 0, 0, 65535),
-    certFile: path("--tls-cert", v["tls-cert"])!,
-    keyFile: path("--tls-key", v["tls-key"])!,
+    certFile: path("--tls-cert", v["tls-cert"]!),
+    keyFile: path("--tls-key", v["tls-key"]!),
   };
 }
 
@@ -130,7 +138,6 @@ function tls(v: Values<typeof SERVER_FLAGS>): TlsConfig | null {
  * wildcard next to other addresses would overlap them.
  */
 function listenAddresses(raw: string[]): string[] {
-  if (raw.length === 0) return [];
   const out: string[] = [];
   const seen = new Set<string>();
   for (const given of raw) {
@@ -148,20 +155,17 @@ function listenAddresses(raw: string[]): string[] {
   return out.length === 1 && out[0]!.includes(":") && isWildcard(out[0]!) ? [] : out;
 }
 
-function instance(raw: string | undefined): string | null {
-  if (raw === undefined) return null;
+function instance(raw: string): string {
   if (!isInstanceName(raw)) throw new UsageError(`--instance: expected 1 to ${INSTANCE_MAX} printable ASCII characters without spaces, got ${JSON.stringify(raw)}`);
   return raw;
 }
 
-function path(flag: string, raw: string | undefined): string | null {
-  if (raw === undefined) return null;
+function path(flag: string, raw: string): string {
   if (raw === "") throw new UsageError(`${flag}: needs a path`);
   return raw;
 }
 
-function logFormat(raw: string | undefined): LogFormat {
-  if (raw === undefined) return DEFAULTS.logFormat;
+function logFormat(raw: string): LogFormat {
   if (raw === "text" || raw === "json") return raw;
   throw new UsageError(`--log-format: expected "text" or "json", got ${JSON.stringify(raw)}`);
 }

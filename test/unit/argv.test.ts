@@ -49,6 +49,8 @@ describe("parseArgv", () => {
     expect(fails(["--port", "-5"])).toBe('--port: expected a whole number, got "-5"');
     expect(fails(["--quiet=yes"])).toBe("--quiet: takes no value");
     expect(fails(["serve"])).toBe("unexpected argument serve (this command takes only options)");
-    expect(fails(["--constructor"])).toBe("unknown option --constructor");
+    // Inherited members of the table object are no flags, nor is a positional.
+    for (const inherited of ["--constructor", "--__proto__", "--toString", "--hasOwnProperty"]) expect(fails([inherited])).toBe(`unknown option ${inherited}`);
+    expect(fails(["--target"], true)).toBe("unknown option --target");
   });
 });
