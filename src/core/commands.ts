@@ -37,21 +37,30 @@ export interface CommandOutcome {
   shutdown?: true;
 }
 
-const encoder = new TextEncoder();
-const bytes = (s: string) => encoder.encode(s);
+// The encoder and the fixed replies' bytes are made on first use: a start
+// that answers no command and refuses nothing does not pay for them (~50 us).
+let encoder: TextEncoder | null = null;
+const bytes = (s: string) => (encoder ??= new TextEncoder()).encode(s);
 
-export const REPLY = {
-  unknown: bytes("ERR unknown-command\n"),
-  shutdownOk: bytes("OK, shutting down\n"),
-  tokenRequired: bytes("ERR shutdown-token-required\n"),
-  loopbackRequired: bytes("ERR shutdown-loopback-required\n"),
-  tokenMissing: bytes("ERR shutdown-token-missing\n"),
-  tokenInvalid: bytes("ERR shutdown-token-invalid\n"),
-  notAllowed: bytes("ERR shutdown-not-allowed\n"),
-  tooLong: bytes("ERR too-long-line\n"),
-  truncated: bytes("ERR datagram-truncated\n"),
-  busy: bytes("server busy\n"),
+const REPLY_TEXT = {
+  unknown: "ERR unknown-command\n",
+  shutdownOk: "OK, shutting down\n",
+  tokenRequired: "ERR shutdown-token-required\n",
+  loopbackRequired: "ERR shutdown-loopback-required\n",
+  tokenMissing: "ERR shutdown-token-missing\n",
+  tokenInvalid: "ERR shutdown-token-invalid\n",
+  notAllowed: "ERR shutdown-not-allowed\n",
+  tooLong: "ERR too-long-line\n",
+  truncated: "ERR datagram-truncated\n",
+  busy: "server busy\n",
 } as const;
+export type FixedReply = keyof typeof REPLY_TEXT;
+const replyBytes: { [K in FixedReply]?: Uint8Array } = {};
+
+/** The bytes of a fixed reply (the same array every time: callers copy or only read it). */
+export function fixedReply(name: FixedReply): Uint8Array {
+  return (replyBytes[name] ??= bytes(REPLY_TEXT[name]));
+}
 
 const SPACE = 0x20;
 const TAB = 0x09;
@@ -78,20 +87,20 @@ export function runCommand(buf: Uint8Array, start: number, end: number, ctx: Com
     case "shutdown":
       return shutdown(buf, wordEnd, end, ctx);
     default:
-      return { name: "unknown", reply: REPLY.unknown };
+      return { name: "unknown", reply: fixedReply("unknown") };
   }
 }
 
 function shutdown(buf: Uint8Array, argStart: number, end: number, ctx: CommandContext): CommandOutcome {
-  const reject = (rejected: ShutdownRejection, reply: Uint8Array): CommandOutcome => ({ name: "shutdown", reply, rejected });
-  if (ctx.transport === "udp") return reject("not-allowed", REPLY.notAllowed);
+  const reject = (rejected: ShutdownRejection, answer: FixedReply): CommandOutcome => ({ name: "shutdown", reply: fixedReply(answer), rejected });
+  if (ctx.transport === "udp") return reject("not-allowed", "notAllowed");
   while (argStart < end && isBlank(buf[argStart])) argStart++;
   while (end > argStart && isBlank(buf[end - 1])) end--;
-  if (argStart === end) return reject("token-required", REPLY.tokenRequired);
-  if (!ctx.peerIsLoopback) return reject("loopback-required", REPLY.loopbackRequired);
-  if (ctx.token === null) return reject("token-missing", REPLY.tokenMissing);
-  if (!tokensEqual(buf.subarray(argStart, end), ctx.token)) return reject("token-invalid", REPLY.tokenInvalid);
-  return { name: "shutdown", reply: REPLY.shutdownOk, shutdown: true };
+  if (argStart === end) return reject("token-required", "tokenRequired");
+  if (!ctx.peerIsLoopback) return reject("loopback-required", "loopbackRequired");
+  if (ctx.token === null) return reject("token-missing", "tokenMissing");
+  if (!tokensEqual(buf.subarray(argStart, end), ctx.token)) return reject("token-invalid", "tokenInvalid");
+  return { name: "shutdown", reply: fixedReply("shutdownOk"), shutdown: true };
 }
 
 /**

@@ -4,7 +4,7 @@
 // logic of its own: framing, commands and counters live elsewhere.
 import type { Socket } from "bun";
 import { LineFramer, type FrameSink } from "../core/framing.ts";
-import { REPLY, type Transport } from "../core/commands.ts";
+import { fixedReply, type Transport } from "../core/commands.ts";
 import { ReplyAssembler } from "../core/reply-assembler.ts";
 import type { ProxySource } from "../core/proxy-header.ts";
 import { formatPeer } from "../core/peer.ts";
@@ -267,7 +267,7 @@ export class TcpConnection implements FrameSink, CommandSender {
   overflow(fatal: boolean): void {
     if (this.closing) return;
     this.ctx.stats.tcpOverflows++;
-    assembler.appendCopy(REPLY.tooLong);
+    assembler.appendCopy(fixedReply("tooLong"));
     if (this.ctx.log.debugOn) {
       this.ctx.log.debug(fatal ? "second overlong line in a row, closing" : "overlong line discarded", {
         conn: this.id,

@@ -1,7 +1,7 @@
 // The TCP side: listening sockets, admission (--max-tcp), the idle sweep and
 // the socket callbacks, which hand each event to its TcpConnection.
 import type { Socket } from "bun";
-import { REPLY } from "../core/commands.ts";
+import { fixedReply } from "../core/commands.ts";
 import { TcpConnection, outputPolicy, type ConnectionContext } from "./tcp-connection.ts";
 import { isLoopback, formatPeer } from "../core/peer.ts";
 import type { Logger } from "../sys/log.ts";
@@ -147,7 +147,7 @@ export class TcpService {
 
   private rejectBusy(socket: Socket<TcpConnection>, address: string, port: number): void {
     this.stats.tcpRejectedBusy++;
-    socket.write(REPLY.busy);
+    socket.write(fixedReply("busy"));
     socket.end();
     // One warning per 10 s at most, with the count since the last one.
     this.busySinceWarn++;

@@ -1,7 +1,7 @@
 // The UDP side: each datagram is one message, answered to its sender, unless
 // an echo-loop guard or the per-source rate limit says not to answer at all.
 import type { udp } from "bun";
-import { REPLY } from "../core/commands.ts";
+import { fixedReply } from "../core/commands.ts";
 import { commandEnd, SLASH } from "../core/framing.ts";
 import { errorText } from "../core/error-text.ts";
 import type { CommandRunner } from "./command-runner.ts";
@@ -106,7 +106,7 @@ export class UdpService {
     if (truncated || data.length > this.opts.maxDatagram) {
       stats.udpTruncated++;
       if (this.log.debugOn) this.log.debug("datagram truncated", { peer: formatPeer(address, port), bytes: data.length });
-      reply = REPLY.truncated;
+      reply = fixedReply("truncated");
     } else if (data[0] === SLASH) {
       reply = this.command(data, port, address);
     } else if (this.log.traceOn) {

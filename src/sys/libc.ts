@@ -33,7 +33,8 @@ const FFIType = {
   cstring: 14 as Ffi.FFIType.cstring,
 };
 
-const SIGNATURES = {
+/** The C signatures by name, built by the first dlopen: a quiet start makes no libc call before it serves (~20 us for the table). */
+const signatureTable = () => ({
   listen: { args: [FFIType.i32, FFIType.i32], returns: FFIType.i32 },
   getsockopt: {
     args: [FFIType.i32, FFIType.i32, FFIType.i32, FFIType.ptr, FFIType.ptr],
@@ -71,17 +72,19 @@ const SIGNATURES = {
   getenv: { args: [FFIType.cstring], returns: FFIType.ptr },
   prctl: { args: [FFIType.i32, FFIType.ptr, FFIType.u64, FFIType.u64, FFIType.u64], returns: FFIType.i32 },
   __errno_location: { args: [], returns: FFIType.ptr },
-} as const;
+}) as const;
 
-type Symbols = ReturnType<typeof Ffi.dlopen<typeof SIGNATURES>>["symbols"];
-type Name = keyof typeof SIGNATURES;
+type Signatures = ReturnType<typeof signatureTable>;
+type Symbols = ReturnType<typeof Ffi.dlopen<Signatures>>["symbols"];
+type Name = keyof Signatures;
+let signatures: Signatures | null = null;
 
 // Each symbol is bound on its first call: dlopen compiles a trampoline per
 // symbol, and binding all of them up front costs every start a millisecond.
 const bound: { -readonly [K in Name]?: Symbols[K] } = {};
 const symbols = new Proxy(bound, {
   get(_, name: Name) {
-    return (bound[name] ??= ffi().dlopen("libc.so.6", { [name]: SIGNATURES[name] } as Pick<typeof SIGNATURES, typeof name>).symbols[name] as never);
+    return (bound[name] ??= ffi().dlopen("libc.so.6", { [name]: (signatures ??= signatureTable())[name] } as Pick<Signatures, typeof name>).symbols[name] as never);
   },
 }) as Symbols;
 

@@ -12,7 +12,7 @@ import { args, emit, Rng } from "./lib.ts";
 import { concat, firstDifference, hexAround, runTcp } from "./tcp-exchange.ts";
 import * as raw from "../../support/rawsock.ts";
 import { LineFramer } from "../../../src/core/framing.ts";
-import { REPLY, runCommand, type CommandContext } from "../../../src/core/commands.ts";
+import { fixedReply, runCommand, type CommandContext } from "../../../src/core/commands.ts";
 
 const MAX_REFUSALS = 5;
 const maxLine: number = args.maxLine;
@@ -61,7 +61,7 @@ function modelTcp(stream: Uint8Array): { reply: Uint8Array; closesEarly: boolean
       if (o.rejected && ++refusals >= MAX_REFUSALS) stopped = true;
     },
     overflow() {
-      if (!stopped) out.push(REPLY.tooLong);
+      if (!stopped) out.push(fixedReply("tooLong"));
     },
   };
   framer.push(stream, sink);
@@ -70,7 +70,7 @@ function modelTcp(stream: Uint8Array): { reply: Uint8Array; closesEarly: boolean
 }
 
 function modelUdp(d: Uint8Array): Uint8Array {
-  if (d.length > maxDatagram) return REPLY.truncated;
+  if (d.length > maxDatagram) return fixedReply("truncated");
   if (d[0] !== 0x2f) return d;
   let end = d.length;
   if (end > 0 && d[end - 1] === 0x0a) end--;

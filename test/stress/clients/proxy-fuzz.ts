@@ -15,7 +15,7 @@ import { isIPv4, isIPv6 } from "node:net";
 import { args, emit, Rng } from "./lib.ts";
 import { concat, firstDifference, hexAround, runTcp } from "./tcp-exchange.ts";
 import { LineFramer } from "../../../src/core/framing.ts";
-import { REPLY, runCommand } from "../../../src/core/commands.ts";
+import { fixedReply, runCommand } from "../../../src/core/commands.ts";
 
 const enc = new TextEncoder();
 const SIG = [0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a];
@@ -104,7 +104,7 @@ function model(stream: Uint8Array, localPort: number): Uint8Array {
   const sink = {
     echo: (b: Uint8Array, s: number, e: number) => void out.push(b.slice(s, e)),
     command: (b: Uint8Array, s: number, e: number) => void out.push(runCommand(b, s, e, ctx).reply),
-    overflow: () => void out.push(REPLY.tooLong),
+    overflow: () => void out.push(fixedReply("tooLong")),
   };
   framer.push(stream.subarray(v.length), sink);
   if (!framer.closed) framer.finish(sink);
