@@ -122,14 +122,12 @@ function proxyFrom(raw: string): Cidr[] {
 
 /** All three TLS flags or none. */
 function tls(v: Values<typeof SERVER_FLAGS>): TlsConfig | null {
-  const given = Number(v["tls-port"] !== undefined) + Number(v["tls-cert"] !== undefined) + Number(v["tls-key"] !== undefined);
-  if (given === 0) return null;
-  if (given < 3) throw new UsageError("--tls-port, --tls-cert and --tls-key go together: give all three");
-  return {
-    port: integer("--tls-port", v["tls-port"], 0, 0, 65535),
-    certFile: path("--tls-cert", v["tls-cert"]!),
-    keyFile: path("--tls-key", v["tls-key"]!),
-  };
+  const { "tls-port": port, "tls-cert": cert, "tls-key": key } = v;
+  if (port === undefined && cert === undefined && key === undefined) return null;
+  if (port === undefined || cert === undefined || key === undefined) {
+    throw new UsageError("--tls-port, --tls-cert and --tls-key go together: give all three");
+  }
+  return { port: integer("--tls-port", port, 0, 0, 65535), certFile: path("--tls-cert", cert), keyFile: path("--tls-key", key) };
 }
 
 /**

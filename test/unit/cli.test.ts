@@ -39,6 +39,7 @@ describe("parseCli", () => {
     expect(
       config(["--max-tcp", "5", "--backlog", "9", "--max-line", "10", "--max-datagram", "11", "--udp-window", "12", "--idle-timeout", "13"]),
     ).toMatchObject({ maxTcp: 5, backlog: 9, maxLine: 10, maxDatagram: 11, udpWindow: 12, idleTimeout: 13 });
+    expect(config(["--port", "0080", "--max-tcp", "1000000"])).toMatchObject({ tcpPort: 80, maxTcp: 1_000_000 });
   });
 
   test("other flags", () => {
@@ -89,6 +90,7 @@ describe("parseCli", () => {
       [["--port", "--max-tcp", "4"], "--port: needs a value"],
       [["--port", "abc"], '--port: expected a whole number from 0 to 65535, got "abc"'],
       [["--port", "65536"], "--port: 65536 is out of range (0 to 65535)"],
+      [["--port", "99999999999999999999999"], "--port: 99999999999999999999999 is out of range (0 to 65535)"],
       [["--port="], '--port: expected a whole number from 0 to 65535, got ""'],
       [["--udp-port", "1.5"], '--udp-port: expected a whole number from 0 to 65535, got "1.5"'],
       [["--max-tcp", "0"], "--max-tcp: 0 is out of range (1 to 1000000)"],
