@@ -14,13 +14,6 @@ import type { ActivityWatch } from "./activity.ts";
 
 /** At most one warning per this many ms for each kind of unanswered datagram (own port, rate limit). */
 const WARN_EVERY_MS = 10_000;
-/**
- * Queued replies go out at once when this many wait, not only at the turn's
- * end: their senders can send again while this turn goes on, so the socket
- * holds more to read per turn and the fixed cost of a turn (poll, the read
- * that finds nothing, the send) is shared by more datagrams (docs/benchmarks.md).
- */
-const FLUSH_AT_REPLIES = 8;
 
 export type UdpSocket = udp.Socket<"uint8array">;
 
@@ -49,8 +42,6 @@ export class UdpService {
   private readonly batch: (Uint8Array | number | string)[] = [];
   private batchBytes = 0;
   private batchSocket: UdpSocket | null = null;
-  /** A setImmediate will send what is queued at the end of this turn. */
-  private turnEndQueued = false;
   /** Forgets peers past the window; armed only while the peer table holds any. */
   private sweepTimer: ReturnType<typeof setTimeout> | null = null;
   private sweeping = true;
@@ -125,10 +116,9 @@ export class UdpService {
   }
 
   /**
-   * Replies go out in batches, one sendmmsg(2) per FLUSH_AT_REPLIES and one at
-   * the end of the event-loop turn: Bun hands over every datagram of a turn
-   * before setImmediate callbacks run, and each datagram's buffer is its own,
-   * so holding them until then is safe.
+   * Replies go out in batches, one sendmmsg(2) per event-loop turn: Bun hands
+   * over every datagram of a turn before setImmediate callbacks run, and each
+   * datagram's buffer is its own, so holding them until then is safe.
    */
   private queueReply(socket: UdpSocket, reply: Uint8Array, port: number, address: string): void {
     if (this.batchSocket !== socket) {
@@ -138,20 +128,10 @@ export class UdpService {
     const batch = this.batch;
     batch.push(reply, port, address);
     this.batchBytes += reply.length;
-    if (batch.length === 3 * FLUSH_AT_REPLIES) {
-      this.flushReplies();
-    } else if (!this.turnEndQueued) {
-      this.turnEndQueued = true;
-      setImmediate(this.turnEnd);
-    }
+    if (batch.length === 3) setImmediate(this.flushReplies);
   }
 
-  private readonly turnEnd = (): void => {
-    this.turnEndQueued = false;
-    this.flushReplies();
-  };
-
-  /** Send the replies queued in this turn now (a full batch, the turn's end, or before a hand-over). */
+  /** Send the replies queued in this turn now (at the turn's end, or before a hand-over). */
   readonly flushReplies = (): void => {
     const socket = this.batchSocket;
     const batch = this.batch;
