@@ -38,17 +38,17 @@ const fatal = (code: string | undefined) => code === "EADDRINUSE" || code === "E
  * Bun release stop doing so). Without IPv6 (the bind on "::" fails for another
  * reason than the port), IPv4 alone.
  */
-function bindDualStack<T>(proto: "TCP" | "TLS", port: number, open: (host: string, port: number) => T, portOf: (s: T) => number, log: Logger): Bound<T> {
+function bindDualStack<D>(proto: "TCP" | "TLS", port: number, open: (host: string, port: number) => TCPSocketListener<D>, log: Logger): Bound<TCPSocketListener<D>> {
   try {
     const v6 = open("::", port);
-    return { sockets: [v6], port: portOf(v6) };
+    return { sockets: [v6], port: v6.port };
   } catch (err) {
     if (fatal(errorCode(err))) throw new BindError(`cannot listen on ${proto} port ${port}: ${bindFailureReason(err)}`);
     log.warn(`no IPv6 for ${proto} (${bindFailureReason(err)}): listening on IPv4 only`);
   }
   try {
     const v4 = open("0.0.0.0", port);
-    return { sockets: [v4], port: portOf(v4) };
+    return { sockets: [v4], port: v4.port };
   } catch (err) {
     throw new BindError(`cannot listen on ${proto} port ${port}: ${bindFailureReason(err)}`);
   }
@@ -77,7 +77,7 @@ export function bindTcp<D>(proto: "TCP" | "TLS", where: TcpBindOptions, handlers
     return listen<D>({ hostname, port, allowHalfOpen: true, reusePort: where.reusePort, socket: handlers });
   };
   if (where.addresses.length === 0) {
-    return bindDualStack(proto, where.port, open, (l) => l.port, log);
+    return bindDualStack(proto, where.port, open, log);
   }
   for (const address of where.addresses) {
     const missing = missingInterface(address);
